@@ -1,0 +1,1 @@
+"""Ketch: a Kubernetes-style orchestrator with its own container runtime."""
