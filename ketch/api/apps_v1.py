@@ -1,0 +1,162 @@
+"""apps/v1 kinds: Deployment, ReplicaSet, DaemonSet."""
+
+from __future__ import annotations
+
+from ketch.api.core_v1 import POD_TEMPLATE_SPEC
+from ketch.api.meta_v1 import LABEL_SELECTOR, condition_fields, time, top_level
+from ketch.api.schema import Array, Boolean, Field, Integer, IntOrString, Object, String
+
+APPS = "io.k8s.api.apps.v1."
+
+
+def _conditions(name: str, *, update_time: bool = False) -> Field:
+    fields = condition_fields()
+    if update_time:
+        fields["lastUpdateTime"] = Field(time())
+    return Field(Array(Object(fields, name=APPS + name), merge_key="type", patch_strategy="merge"))
+
+
+def _count() -> Field:
+    return Field(Integer(minimum=0))
+
+
+DEPLOYMENT_STRATEGY = Object(
+    {
+        "type": Field(
+            String(
+                "RollingUpdate replaces pods gradually; Recreate kills all old pods first.",
+                enum=("RollingUpdate", "Recreate"),
+            ),
+            default="RollingUpdate",
+        ),
+        "rollingUpdate": Field(
+            Object(
+                {
+                    "maxUnavailable": Field(
+                        IntOrString(
+                            "Pods that may be unavailable during the update: a count or a percentage."
+                        )
+                    ),
+                    "maxSurge": Field(
+                        IntOrString(
+                            "Pods that may be created above the desired count: a count or a percentage."
+                        )
+                    ),
+                },
+                name=APPS + "RollingUpdateDeployment",
+            )
+        ),
+    },
+    retain_keys=True,
+    name=APPS + "DeploymentStrategy",
+)
+
+DEPLOYMENT = top_level(
+    APPS + "Deployment",
+    "Declarative updates for pods through ReplicaSets.",
+    spec=Object(
+        {
+            "replicas": Field(Integer("Desired number of pods.", minimum=0), default=1),
+            "selector": Field(LABEL_SELECTOR, required=True),
+            "template": Field(POD_TEMPLATE_SPEC, required=True),
+            "strategy": Field(DEPLOYMENT_STRATEGY),
+            "minReadySeconds": Field(Integer(minimum=0)),
+            "revisionHistoryLimit": Field(Integer(minimum=0), default=10),
+            "paused": Field(Boolean()),
+            "progressDeadlineSeconds": Field(Integer(minimum=1), default=600),
+        },
+        name=APPS + "DeploymentSpec",
+    ),
+    status=Object(
+        {
+            "observedGeneration": Field(Integer(format="int64")),
+            "replicas": _count(),
+            "updatedReplicas": _count(),
+            "readyReplicas": _count(),
+            "availableReplicas": _count(),
+            "unavailableReplicas": _count(),
+            "terminatingReplicas": _count(),
+            "conditions": _conditions("DeploymentCondition", update_time=True),
+            "collisionCount": _count(),
+        },
+        name=APPS + "DeploymentStatus",
+    ),
+    spec_required=True,
+)
+
+REPLICA_SET = top_level(
+    APPS + "ReplicaSet",
+    "Keeps a stable number of identical pods running.",
+    spec=Object(
+        {
+            "replicas": Field(Integer(minimum=0), default=1),
+            "minReadySeconds": Field(Integer(minimum=0)),
+            "selector": Field(LABEL_SELECTOR, required=True),
+            "template": Field(POD_TEMPLATE_SPEC),
+        },
+        name=APPS + "ReplicaSetSpec",
+    ),
+    status=Object(
+        {
+            "replicas": _count(),
+            "fullyLabeledReplicas": _count(),
+            "readyReplicas": _count(),
+            "availableReplicas": _count(),
+            "terminatingReplicas": _count(),
+            "observedGeneration": Field(Integer(format="int64")),
+            "conditions": _conditions("ReplicaSetCondition"),
+        },
+        name=APPS + "ReplicaSetStatus",
+    ),
+    spec_required=True,
+)
+
+DAEMON_SET_UPDATE_STRATEGY = Object(
+    {
+        "type": Field(String(enum=("RollingUpdate", "OnDelete")), default="RollingUpdate"),
+        "rollingUpdate": Field(
+            Object(
+                {"maxUnavailable": Field(IntOrString()), "maxSurge": Field(IntOrString())},
+                name=APPS + "RollingUpdateDaemonSet",
+            )
+        ),
+    },
+    name=APPS + "DaemonSetUpdateStrategy",
+)
+
+DAEMON_SET = top_level(
+    APPS + "DaemonSet",
+    "Runs one pod on every (matching) node.",
+    spec=Object(
+        {
+            "selector": Field(LABEL_SELECTOR, required=True),
+            "template": Field(POD_TEMPLATE_SPEC, required=True),
+            "updateStrategy": Field(DAEMON_SET_UPDATE_STRATEGY),
+            "minReadySeconds": Field(Integer(minimum=0)),
+            "revisionHistoryLimit": Field(Integer(minimum=0), default=10),
+        },
+        name=APPS + "DaemonSetSpec",
+    ),
+    status=Object(
+        {
+            "currentNumberScheduled": _count(),
+            "numberMisscheduled": _count(),
+            "desiredNumberScheduled": _count(),
+            "numberReady": _count(),
+            "observedGeneration": Field(Integer(format="int64")),
+            "updatedNumberScheduled": _count(),
+            "numberAvailable": _count(),
+            "numberUnavailable": _count(),
+            "collisionCount": _count(),
+            "conditions": _conditions("DaemonSetCondition"),
+        },
+        name=APPS + "DaemonSetStatus",
+    ),
+    spec_required=True,
+)
+
+KINDS: dict[str, Object] = {
+    "Deployment": DEPLOYMENT,
+    "ReplicaSet": REPLICA_SET,
+    "DaemonSet": DAEMON_SET,
+}
