@@ -1,0 +1,24 @@
+"""The apiserver's storage: objects in etcd (EtcdStore) and their in-memory mirror (WatchCache)."""
+
+from .errors import (
+    KeyExists,
+    KeyNotFound,
+    RevisionCompacted,
+    RevisionConflict,
+    StorageError,
+    StorageUnavailable,
+)
+from .etcd_store import EtcdStore, EtcdWatch, WatchBatch, WatchEvent
+
+__all__ = [
+    "EtcdStore",
+    "EtcdWatch",
+    "KeyExists",
+    "KeyNotFound",
+    "RevisionCompacted",
+    "RevisionConflict",
+    "StorageError",
+    "StorageUnavailable",
+    "WatchBatch",
+    "WatchEvent",
+]
