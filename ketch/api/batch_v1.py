@@ -8,7 +8,7 @@ from ketch.api.schema import Array, Boolean, Field, Integer, Object, String
 
 BATCH = "io.k8s.api.batch.v1."
 
-_NOT_IN_KETCH = "not implemented by Ketch's job controller"
+_NOT_IN_KETCH = "the job controller does not implement it"
 
 JOB_SPEC = Object(
     {

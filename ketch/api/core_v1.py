@@ -31,7 +31,7 @@ CORE = "io.k8s.api.core.v1."
 
 PROTOCOLS = ("TCP", "UDP")
 PORT = Integer(minimum=1, maximum=65535)
-NAMES_ONLY = "Ketch does not implement this feature"
+NAMES_ONLY = "this feature is not implemented"
 
 # --- references -------------------------------------------------------------------------
 
@@ -169,7 +169,7 @@ RESOURCE_REQUIREMENTS = Object(
         "requests": Field(RESOURCE_LIST),
     },
     "Compute resources; requests are for scheduling, limits are enforced by cgroups.",
-    unsupported={"claims": "dynamic resource allocation " + "is not implemented by Ketch"},
+    unsupported={"claims": "dynamic resource allocation " + "is not implemented"},
     name=CORE + "ResourceRequirements",
 )
 
@@ -184,7 +184,7 @@ VOLUME_MOUNT = Object(
     },
     unsupported={
         "subPathExpr": NAMES_ONLY,
-        "mountPropagation": "mount propagation is not implemented by Ketch",
+        "mountPropagation": "mount propagation is not implemented",
         "recursiveReadOnly": NAMES_ONLY,
     },
     name=CORE + "VolumeMount",
@@ -237,7 +237,7 @@ PROBE = Object(
         "terminationGracePeriodSeconds": Field(Integer(format="int64", minimum=1)),
     },
     "A periodic check of a container: exactly one of exec, httpGet, tcpSocket.",
-    unsupported={"grpc": "gRPC probes are not implemented by Ketch"},
+    unsupported={"grpc": "gRPC probes are not implemented"},
     name=CORE + "Probe",
 )
 
@@ -272,10 +272,10 @@ CAPABILITIES = Object(
 )
 
 _SECURITY_UNSUPPORTED = {
-    "seLinuxOptions": "SELinux is not implemented by Ketch",
+    "seLinuxOptions": "SELinux is not implemented",
     "windowsOptions": "Ketch runs Linux containers only",
-    "seccompProfile": "seccomp profiles are not implemented by Ketch",
-    "appArmorProfile": "AppArmor is not implemented by Ketch",
+    "seccompProfile": "seccomp profiles are not implemented",
+    "appArmorProfile": "AppArmor is not implemented",
 }
 
 SECURITY_CONTEXT = Object(
@@ -326,10 +326,10 @@ CONTAINER = Object(
     },
     "A container of a pod.",
     unsupported={
-        "resizePolicy": "in-place resize is not implemented by Ketch",
-        "restartPolicy": "sidecar containers (container restartPolicy) are not implemented by Ketch",
+        "resizePolicy": "in-place resize is not implemented",
+        "restartPolicy": "sidecar containers (container restartPolicy) are not implemented",
         "restartPolicyRules": NAMES_ONLY,
-        "volumeDevices": "block devices are not implemented by Ketch",
+        "volumeDevices": "block devices are not implemented",
     },
     name=CORE + "Container",
 )
@@ -451,7 +451,7 @@ VOLUME = Object(
                                     "downwardAPI": Field(DOWNWARD_API_PROJECTION),
                                 },
                                 unsupported={
-                                    "serviceAccountToken": "service account tokens are not implemented by Ketch",
+                                    "serviceAccountToken": "service account tokens are not implemented",
                                     "clusterTrustBundle": NAMES_ONLY,
                                     "podCertificate": NAMES_ONLY,
                                 },
@@ -547,8 +547,8 @@ NODE_AFFINITY = Object(
 AFFINITY = Object(
     {"nodeAffinity": Field(NODE_AFFINITY)},
     unsupported={
-        "podAffinity": "inter-pod affinity is not implemented by Ketch",
-        "podAntiAffinity": "inter-pod anti-affinity is not implemented by Ketch "
+        "podAffinity": "inter-pod affinity is not implemented",
+        "podAntiAffinity": "inter-pod anti-affinity is not implemented "
         "(the scheduler already spreads pods of the same owner)",
     },
     name=CORE + "Affinity",
@@ -579,7 +579,7 @@ POD_SECURITY_CONTEXT = Object(
     unsupported={
         **_SECURITY_UNSUPPORTED,
         "fsGroupChangePolicy": NAMES_ONLY,
-        "sysctls": "sysctls are not implemented by Ketch",
+        "sysctls": "sysctls are not implemented",
         "supplementalGroupsPolicy": NAMES_ONLY,
         "seLinuxChangePolicy": NAMES_ONLY,
     },
@@ -618,7 +618,7 @@ POD_SPEC = Object(
             required=True,
         ),
         "restartPolicy": Field(String(enum=("Always", "OnFailure", "Never"))),
-        "terminationGracePeriodSeconds": Field(Integer(format="int64", minimum=0)),
+        "terminationGracePeriodSeconds": Field(Integer(format="int64", minimum=0), default=30),
         "activeDeadlineSeconds": Field(Integer(format="int64", minimum=1)),
         "dnsPolicy": Field(
             String(enum=("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")),
@@ -647,21 +647,21 @@ POD_SPEC = Object(
     },
     "The desired state of a pod.",
     unsupported={
-        "ephemeralContainers": "ephemeral containers (kubectl debug) are not implemented by Ketch",
-        "hostPID": "host PID namespace is not implemented by Ketch",
-        "hostIPC": "host IPC namespace is not implemented by Ketch",
+        "ephemeralContainers": "ephemeral containers (kubectl debug) are not implemented",
+        "hostPID": "host PID namespace is not implemented",
+        "hostIPC": "host IPC namespace is not implemented",
         "hostAliases": NAMES_ONLY,
-        "hostUsers": "user namespaces are not implemented by Ketch",
+        "hostUsers": "user namespaces are not implemented",
         "runtimeClassName": "Ketch has a single runtime",
         "overhead": NAMES_ONLY,
-        "preemptionPolicy": "preemption is not implemented by Ketch",
-        "topologySpreadConstraints": "topology spread is not implemented by Ketch",
+        "preemptionPolicy": "preemption is not implemented",
+        "topologySpreadConstraints": "topology spread is not implemented",
         "readinessGates": NAMES_ONLY,
         "setHostnameAsFQDN": NAMES_ONLY,
         "os": "Ketch runs Linux pods only",
         "schedulingGates": NAMES_ONLY,
-        "resourceClaims": "dynamic resource allocation is not implemented by Ketch",
-        "resources": "pod-level resources are not implemented by Ketch; set them per container",
+        "resourceClaims": "dynamic resource allocation is not implemented",
+        "resources": "pod-level resources are not implemented; set them per container",
         "hostnameOverride": NAMES_ONLY,
     },
     name=CORE + "PodSpec",
@@ -811,7 +811,7 @@ NODE_SPEC = Object(
         "taints": Field(Array(TAINT)),
         "externalID": Field(String()),
     },
-    unsupported={"configSource": "dynamic kubelet config is not implemented by Ketch"},
+    unsupported={"configSource": "dynamic kubelet config is not implemented"},
     name=CORE + "NodeSpec",
 )
 
@@ -972,13 +972,13 @@ SERVICE_SPEC = Object(
         "externalTrafficPolicy": Field(String(enum=("Cluster", "Local"))),
     },
     unsupported={
-        "externalIPs": "external IPs are not implemented by Ketch",
-        "loadBalancerIP": "LoadBalancer services are not implemented by Ketch",
-        "loadBalancerSourceRanges": "LoadBalancer services are not implemented by Ketch",
-        "loadBalancerClass": "LoadBalancer services are not implemented by Ketch",
-        "allocateLoadBalancerNodePorts": "LoadBalancer services are not implemented by Ketch",
-        "healthCheckNodePort": "LoadBalancer services are not implemented by Ketch",
-        "externalName": "ExternalName services are not implemented by Ketch",
+        "externalIPs": "external IPs are not implemented",
+        "loadBalancerIP": "LoadBalancer services are not implemented",
+        "loadBalancerSourceRanges": "LoadBalancer services are not implemented",
+        "loadBalancerClass": "LoadBalancer services are not implemented",
+        "allocateLoadBalancerNodePorts": "LoadBalancer services are not implemented",
+        "healthCheckNodePort": "LoadBalancer services are not implemented",
+        "externalName": "ExternalName services are not implemented",
         "trafficDistribution": NAMES_ONLY,
     },
     name=CORE + "ServiceSpec",
