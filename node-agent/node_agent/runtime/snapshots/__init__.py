@@ -1,0 +1,1 @@
+"""Container root filesystems made from image layers (`overlay.OverlaySnapshotter`)."""
