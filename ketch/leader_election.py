@@ -18,19 +18,13 @@ from datetime import UTC, datetime, timedelta
 
 from ketch.api.errors import ApiError
 from ketch.api.resources import lookup
+from ketch.api.timeutil import format_rfc3339_micro as micro_time
+from ketch.api.timeutil import parse_rfc3339
 from ketch.client.aio import AsyncClient
 
 log = logging.getLogger("ketch.leader_election")
 
 LEASES = lookup("coordination.k8s.io", "v1", "leases")
-
-
-def micro_time(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_micro_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def default_identity() -> str:
@@ -109,7 +103,7 @@ class LeaderElector:
         if holder and holder != self.identity:
             renewed = spec.get("renewTime") or spec.get("acquireTime")
             duration = spec.get("leaseDurationSeconds") or self.lease_duration
-            if renewed and parse_micro_time(renewed) + timedelta(seconds=duration) > now:
+            if renewed and parse_rfc3339(renewed) + timedelta(seconds=duration) > now:
                 return False
         if holder != self.identity:
             spec["acquireTime"] = micro_time(now)
