@@ -71,10 +71,10 @@ def test_cache_assume_expire_and_confirm():
 
 async def test_queue_orders_by_priority_then_age():
     q = SchedulingQueue()
-    low = pod("low"); low["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
-    high = pod("high", priority=100); high["metadata"]["creationTimestamp"] = "2026-01-02T00:00:00Z"
-    old = pod("old"); old["metadata"]["creationTimestamp"] = "2025-01-01T00:00:00Z"
-    for p in (low, high, old):
+    for name, created, priority in (("low", "2026-01-01", 0), ("high", "2026-01-02", 100),
+                                    ("old", "2025-01-01", 0)):
+        p = pod(name, priority=priority)
+        p["metadata"]["creationTimestamp"] = f"{created}T00:00:00Z"
         q.add(p)
     names = [(await q.pop()).pod["metadata"]["name"] for _ in range(3)]
     assert names == ["high", "old", "low"]
