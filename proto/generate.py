@@ -25,9 +25,9 @@ def generate(out_dir: Path) -> list[Path]:
     Paths are given relative to the repository root so the generated imports
     read `from proto import runtime_pb2`, the package the code imports.
     """
-    from grpc_tools import protoc  # dev dependency: only needed here
-
     import importlib.resources
+
+    from grpc_tools import protoc  # dev dependency: only needed here
 
     well_known = str(importlib.resources.files("grpc_tools") / "_proto")
     target = out_dir / "proto"
