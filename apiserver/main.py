@@ -1,0 +1,121 @@
+"""`ketch-apiserver`: the Kubernetes REST API over etcd, on HTTPS with bearer tokens.
+
+Without --etcd-servers it starts and supervises a local etcd member under
+--data-dir (the embedded default). On first start it makes the cluster CA, the
+serving certificate and an admin token, and writes an admin kubeconfig to
+<data-dir>/admin.kubeconfig.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from apiserver.auth import TokenAuthenticator, ensure_token_file
+from apiserver.config import ServerConfig, parse_args
+from apiserver.tls import ServingFiles, ensure_serving_cert, wanted_sans
+
+log = logging.getLogger("ketch.apiserver")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="time=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
+        stream=sys.stderr,
+    )
+
+
+def kubeconfig_text(server: str, ca_file: Path, token: str, name: str = "ketch") -> str:
+    """A kubeconfig with cluster, user and context all named `name`."""
+    import base64
+
+    ca = base64.b64encode(ca_file.read_bytes()).decode()
+    return (
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: {name}\n  cluster:\n    server: {server}\n"
+        f"    certificate-authority-data: {ca}\n"
+        f"users:\n- name: {name}\n  user:\n    token: {token}\n"
+        f"contexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: {name}\n"
+        f"    namespace: default\ncurrent-context: {name}\n"
+    )
+
+
+def prepare(config: ServerConfig) -> tuple[ServingFiles | None, str]:
+    """Certificates, token file and the admin kubeconfig; returns (TLS files, admin token)."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    token = ensure_token_file(config.tokens_path)
+    files = None
+    scheme = "http"
+    if not config.insecure_http:
+        files = ensure_serving_cert(config.pki_dir, wanted_sans(config.bind_address, config.extra_sans))
+        scheme = "https"
+    host = "127.0.0.1" if config.bind_address in ("0.0.0.0", "::", "") else config.bind_address
+    if files is not None:
+        path = config.data_dir / "admin.kubeconfig"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(kubeconfig_text(f"{scheme}://{host}:{config.secure_port}", files.ca_cert, token))
+    return files, token
+
+
+async def serve(config: ServerConfig) -> None:
+    import uvicorn
+
+    from apiserver.app import create_app
+
+    files, _token = prepare(config)
+    embedded = None
+    if not config.etcd_servers:
+        from apiserver.etcd_supervisor import EmbeddedEtcd
+
+        embedded = EmbeddedEtcd(config.data_dir / "etcd")
+        await embedded.start()
+        config.etcd_servers = [embedded.client_url]
+    app = create_app(config, TokenAuthenticator.from_file(config.tokens_path))
+    uv = uvicorn.Config(
+        app,
+        host=config.bind_address,
+        port=config.secure_port,
+        ssl_certfile=str(files.cert) if files else None,
+        ssl_keyfile=str(files.key) if files else None,
+        log_level=config.log_level,
+        access_log=False,
+        lifespan="on",
+        timeout_keep_alive=120,
+        timeout_graceful_shutdown=3,
+    )
+    server = uvicorn.Server(uv)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    try:
+        await server.serve()
+    finally:
+        if embedded is not None:
+            await embedded.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    setup_logging(config.log_level)
+    try:
+        import uvloop  # noqa: F401  (optional: faster event loop when installed)
+
+        runner = uvloop.run  # type: ignore[attr-defined]
+    except ImportError:
+        runner = asyncio.run
+    try:
+        runner(serve(config))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Prometheus metrics of the apiserver, named as kube-apiserver names them."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+REQUESTS = Counter(
+    "apiserver_request_total",
+    "Requests by verb, resource and HTTP code.",
+    ["verb", "resource", "code"],
+    registry=REGISTRY,
+)
+REQUEST_DURATION = Histogram(
+    "apiserver_request_duration_seconds",
+    "Request latency by verb and resource (watches: time to start the stream).",
+    ["verb", "resource"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
+ETCD_DURATION = Histogram(
+    "etcd_request_duration_seconds",
+    "etcd request latency by operation and object type.",
+    ["operation", "type"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+    registry=REGISTRY,
+)
+WATCHERS = Gauge(
+    "apiserver_registered_watchers",
+    "Open watch streams by resource.",
+    ["resource"],
+    registry=REGISTRY,
+)
+WATCH_EVENTS = Counter(
+    "apiserver_watch_events_total",
+    "Watch events sent to clients by resource.",
+    ["resource"],
+    registry=REGISTRY,
+)

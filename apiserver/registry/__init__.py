@@ -1,0 +1,1 @@
+"""Per-resource behaviour over storage: strategies, graceful deletion, namespace lifecycle."""
