@@ -1,0 +1,1 @@
+"""One module per `ketch` subcommand, each with `run(name, argv, ctx) -> int`."""
