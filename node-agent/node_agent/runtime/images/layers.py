@@ -241,9 +241,12 @@ class LayerExtractor:
         if not rel:
             return  # the layer's root directory itself
         base = os.path.basename(rel)
-        if self.whiteouts and base.startswith(WHITEOUT_PREFIX):
-            self._whiteout(rel, base)
-            return
+        if self.whiteouts and WHITEOUT_PREFIX in rel:
+            if any(part.startswith(META_PREFIX) for part in rel.split("/")[:-1]):
+                return  # inside aufs bookkeeping (.wh..wh.plnk/...): not content
+            if base.startswith(WHITEOUT_PREFIX):
+                self._whiteout(rel, base)
+                return
         parent = self._ensure_parent(rel)
         path = os.path.join(parent, base)
         if member.isdir():
