@@ -8,9 +8,11 @@ fields others set (controllers, `ketch edit`) stay.
 
 A merge patch replaces lists whole, and the server fills defaults into list
 items (a container's imagePullPolicy, a port's protocol): comparing lists
-naively would make every apply "configured". A list counts as unchanged when it
-has the same length and each item of `modified` is contained in the item of
-`current` at the same place; otherwise the whole list of `modified` is sent.
+naively would make every apply "configured". So a list is left alone when the
+manifest did not change it since the last apply (`original` has the same list)
+and the live list still contains it item by item (extra defaulted fields
+allowed); otherwise the whole list of `modified` is sent, which also removes
+fields the manifest dropped inside list items.
 """
 
 from __future__ import annotations
@@ -30,16 +32,19 @@ def contained(want: object, have: object) -> bool:
     return want == have
 
 
-def _additions(modified: dict, current: dict) -> dict:
+def _additions(original: dict | None, modified: dict, current: dict) -> dict:
     patch: dict = {}
     for key, want in modified.items():
         have = current.get(key) if isinstance(current, dict) else None
+        was = original.get(key) if isinstance(original, dict) else None
         if isinstance(want, dict) and isinstance(have, dict):
-            sub = _additions(want, have)
+            sub = _additions(was if isinstance(was, dict) else None, want, have)
             if sub:
                 patch[key] = sub
         elif key not in current or not contained(want, have):
             patch[key] = want
+        elif isinstance(want, list) and original is not None and was != want:
+            patch[key] = want  # the manifest changed this list: replace it as written
     return patch
 
 
@@ -68,7 +73,7 @@ def _merge(a: dict, b: dict) -> dict:
 
 def three_way_merge_patch(original: dict | None, modified: dict, current: dict) -> dict:
     """The merge patch taking `current` to what `modified` wants; {} means unchanged."""
-    patch = _additions(modified, current)
+    patch = _additions(original, modified, current)
     if original:
         patch = _merge(patch, _deletions(original, modified, current))
     return patch

@@ -1,0 +1,235 @@
+"""`ketch describe`: an object in kubectl's readable layout, with its Events.
+
+The layout is kubectl's generic describer: the metadata block first, then
+every field of spec and status with camelCase keys turned into words, then
+the Events that name the object (listed with involvedObject field selectors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from ketch.api.resources import ResourceInfo, resolve
+from ketch.cli.errors import CommandError, status_text
+from ketch.cli.targets import parse_targets, path_for
+from ketch.client.rest import ApiStatusError, resource_path
+
+HIDDEN_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+ACRONYMS = {"ip": "IP", "ips": "IPs", "id": "ID", "uid": "UID", "url": "URL", "api": "API",
+            "cidr": "CIDR", "cidrs": "CIDRs", "tcp": "TCP", "udp": "UDP", "dns": "DNS",
+            "http": "HTTP", "tls": "TLS", "os": "OS", "cpu": "CPU", "uri": "URI"}
+_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+def smart_label(key: str) -> str:
+    """`creationTimestamp` -> `Creation Timestamp`, `podIP` -> `Pod IP` (kubectl's smartLabelFor)."""
+    words = _WORD.findall(key) or [key]
+    return " ".join(ACRONYMS.get(w.lower(), w[:1].upper() + w[1:]) for w in words)
+
+
+class Writer:
+    """kubectl's PrefixWriter: indented lines whose `Key:\tvalue` pairs align per block."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[int, str, str | None]] = []  # (level, key or text, value)
+
+    def kv(self, level: int, key: str, value: str) -> None:
+        self.lines.append((level, key + ":", value))
+
+    def line(self, level: int, text: str) -> None:
+        self.lines.append((level, text, None))
+
+    def render(self) -> str:
+        out: list[str] = []
+        # align values of consecutive key/value lines at the same level
+        i = 0
+        while i < len(self.lines):
+            level, key, value = self.lines[i]
+            if value is None:
+                out.append("  " * level + key)
+                i += 1
+                continue
+            j = i
+            while j < len(self.lines) and self.lines[j][2] is not None and self.lines[j][0] == level:
+                j += 1
+            width = max(len(k) for _, k, _ in self.lines[i:j]) + 2
+            for lvl, k, v in self.lines[i:j]:
+                text = ("  " * lvl + k.ljust(width) + v) if v else ("  " * lvl + k)
+                out.append(text.rstrip())
+            i = j
+        return "\n".join(out) + "\n"
+
+
+def _scalar(value: object) -> str:
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _pairs(writer: Writer, level: int, label: str, mapping: dict | None, sep: str) -> None:
+    items = sorted((mapping or {}).items())
+    if not items:
+        writer.kv(level, label, "<none>")
+        return
+    first, *rest = items
+    writer.kv(level, label, f"{first[0]}{sep}{first[1]}")
+    pad = len(label) + 1
+    for k, v in rest:
+        # continuation lines aligned under the first value (computed at render: use a marker)
+        writer.lines.append((level, " " * pad, f"{k}{sep}{v}"))
+
+
+def _walk(writer: Writer, level: int, value: object) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            label = smart_label(k)
+            if isinstance(v, dict):
+                if not v:
+                    continue
+                writer.line(level, label + ":")
+                _walk(writer, level + 1, v)
+            elif isinstance(v, list):
+                if not v:
+                    continue
+                if all(not isinstance(x, (dict, list)) for x in v):
+                    writer.line(level, label + ":")
+                    for x in v:
+                        writer.line(level + 1, _scalar(x))
+                else:
+                    writer.line(level, label + ":")
+                    for x in v:
+                        _walk(writer, level + 1, x)
+            else:
+                writer.kv(level, label, _scalar(v))
+    elif isinstance(value, list):
+        for x in value:
+            _walk(writer, level, x)
+    else:
+        writer.line(level, _scalar(value))
+
+
+def _timestamp(text: str | None) -> str:
+    """kubectl prints times as RFC 1123 with a numeric zone: `Sun, 29 Nov 2026 06:00:00 +0000`."""
+    if not text:
+        return "<unknown>"
+    from ketch.api.timeutil import parse_rfc3339
+
+    try:
+        return parse_rfc3339(text).strftime("%a, %d %b %Y %H:%M:%S %z")
+    except ValueError:
+        return text
+
+
+def events_for(ctx, obj: dict) -> list[dict] | None:
+    """Events whose involvedObject is this object; None if they cannot be listed."""
+    meta = obj.get("metadata", {})
+    selectors = [f"involvedObject.name={meta.get('name')}", f"involvedObject.kind={obj.get('kind')}"]
+    if meta.get("namespace"):
+        selectors.append(f"involvedObject.namespace={meta['namespace']}")
+    if meta.get("uid"):
+        selectors.append(f"involvedObject.uid={meta['uid']}")
+    ns = meta.get("namespace") or None
+    try:
+        listed = ctx.client.get(resource_path("", "v1", "events", namespace=ns),
+                                query={"fieldSelector": ",".join(selectors)})
+    except ApiStatusError:
+        return None
+    return listed.get("items") or []
+
+
+def render_events(writer: Writer, events: list[dict] | None) -> None:
+    from ketch.api.timeutil import age
+
+    if not events:
+        writer.kv(0, "Events", "<none>")
+        return
+
+    def when(e: dict) -> str:
+        return (e.get("lastTimestamp") or e.get("eventTime") or
+                e.get("metadata", {}).get("creationTimestamp") or "")
+
+    rows = [["Type", "Reason", "Age", "From", "Message"], ["----", "------", "----", "----", "-------"]]
+    for e in sorted(events, key=when):
+        last = age(when(e)) if when(e) else "<unknown>"
+        count = e.get("count") or 1
+        first = e.get("firstTimestamp") or when(e)
+        shown = f"{last} (x{count} over {age(first)})" if count > 1 else last
+        source = (e.get("source") or {}).get("component") or e.get("reportingComponent") or ""
+        host = (e.get("source") or {}).get("host")
+        rows.append([e.get("type", ""), e.get("reason", ""), shown,
+                     f"{source}, {host}" if host else source,
+                     (e.get("message") or e.get("note") or "").strip()])
+    from ketch.cli.printing import tabulate
+
+    writer.line(0, "Events:")
+    for line in tabulate(rows):
+        writer.line(1, line)
+
+
+def describe(ctx, info: ResourceInfo, obj: dict) -> str:
+    w = Writer()
+    meta = obj.get("metadata", {})
+    w.kv(0, "Name", meta.get("name", ""))
+    if info.namespaced:
+        w.kv(0, "Namespace", meta.get("namespace", ""))
+    _pairs(w, 0, "Labels", meta.get("labels"), "=")
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in HIDDEN_ANNOTATIONS}
+    _pairs(w, 0, "Annotations", annotations, ": ")
+    w.kv(0, "API Version", obj.get("apiVersion") or info.api_version)
+    w.kv(0, "Kind", obj.get("kind") or info.kind)
+    w.kv(0, "CreationTimestamp", _timestamp(meta.get("creationTimestamp")))
+    if meta.get("deletionTimestamp"):
+        w.kv(0, "Terminating Since", _timestamp(meta["deletionTimestamp"]))
+    if meta.get("ownerReferences"):
+        owners = ", ".join(f"{o.get('kind')}/{o.get('name')}" for o in meta["ownerReferences"])
+        w.kv(0, "Controlled By", owners)
+    if meta.get("finalizers"):
+        w.kv(0, "Finalizers", ", ".join(meta["finalizers"]))
+    for section in obj:
+        if section in ("apiVersion", "kind", "metadata"):
+            continue
+        value = obj[section]
+        if isinstance(value, (dict, list)):
+            if not value:
+                continue
+            w.line(0, smart_label(section) + ":")
+            _walk(w, 1, value)
+        else:
+            w.kv(0, smart_label(section), _scalar(value))
+    if info.kind != "Event":
+        render_events(w, events_for(ctx, {**obj, "kind": obj.get("kind") or info.kind}))
+    return w.render()
+
+
+def run(_name: str, argv: list[str], ctx) -> int:
+    p = argparse.ArgumentParser(prog="ketch describe", description="Show details of resources and their events.")
+    p.add_argument("args", nargs="+", metavar="TYPE [NAME...] | TYPE/NAME")
+    p.add_argument("-l", "--selector")
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    args = p.parse_args(argv)
+    if len(args.args) == 1 and "/" not in args.args[0] and resolve(args.args[0]) is None:
+        raise CommandError(f'the server doesn\'t have a resource type "{args.args[0]}"')
+    blocks: list[str] = []
+    errors = 0
+    for info, names in parse_targets(args.args):
+        ns = None if (args.all_namespaces or not info.namespaced) else ctx.namespace
+        objects: list[dict] = []
+        if names:
+            for name in names:
+                try:
+                    objects.append(ctx.client.get(path_for(info, ns, name)))
+                except ApiStatusError as e:
+                    ctx.warn(status_text(e.status, e.code))
+                    errors += 1
+        else:
+            listed = ctx.client.get(path_for(info, ns), query={"labelSelector": args.selector})
+            objects = listed.get("items") or []
+        blocks += [describe(ctx, info, o) for o in objects]
+    if blocks:
+        ctx.out.write("\n\n".join(b.rstrip("\n") for b in blocks) + "\n")
+    elif not errors:
+        ctx.warn(f"No resources found in {ctx.namespace} namespace.")
+    return 1 if errors else 0
