@@ -9,6 +9,7 @@ from .errors import (
     StorageUnavailable,
 )
 from .etcd_store import EtcdStore, EtcdWatch, WatchBatch, WatchEvent
+from .watch_cache import WatchCache
 
 __all__ = [
     "EtcdStore",
@@ -20,5 +21,6 @@ __all__ = [
     "StorageError",
     "StorageUnavailable",
     "WatchBatch",
+    "WatchCache",
     "WatchEvent",
 ]

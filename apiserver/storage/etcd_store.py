@@ -326,10 +326,15 @@ class EtcdStore:
 
     async def list(self, prefix: str) -> tuple[list[dict], int]:
         """Every object under prefix, sorted by key, and the revision they were read at."""
+        items, revision = await self.list_items(prefix)
+        return [obj for _, obj in items], revision
+
+    async def list_items(self, prefix: str) -> tuple[list[tuple[str, dict]], int]:
+        """Like list(), with each object's key: [(key, object)], revision."""
         for _ in range(3):
             try:
-                objects, revision, _ = await self._range(prefix, None, None, 0)
-                return objects, revision
+                items, revision, _ = await self._range(prefix, None, None, 0)
+                return items, revision
             except RevisionCompacted:
                 continue  # compacted between pages: read again at the new head
         raise StorageUnavailable(f"etcd list of {prefix} kept racing with compaction")
@@ -340,17 +345,18 @@ class EtcdStore:
         """One page for limit/continue: up to limit objects under prefix from start_key
         (inclusive) at revision (0 = now). Returns (objects, revision, next start key or None).
         RevisionCompacted when revision is no longer kept (the apiserver answers 410)."""
-        return await self._range(prefix, start_key, limit, revision)
+        items, revision, next_key = await self._range(prefix, start_key, limit, revision)
+        return [obj for _, obj in items], revision, next_key
 
     async def _range(
         self, prefix: str, start_key: str | None, limit: int | None, revision: int
-    ) -> tuple[list[dict], int, str | None]:
+    ) -> tuple[list[tuple[str, dict]], int, str | None]:
         k = prefix.encode()
         end = prefix_range_end(k)
         start = start_key.encode() if start_key else k
-        objects: list[dict] = []
+        items: list[tuple[str, dict]] = []
         while True:
-            want = self._list_chunk if limit is None else min(self._list_chunk, limit - len(objects))
+            want = self._list_chunk if limit is None else min(self._list_chunk, limit - len(items))
             request = rpc.RangeRequest(key=start, range_end=end, limit=want, revision=revision)
 
             async def attempt(kv: Any, n: int, request: Any = request) -> Any:
@@ -359,12 +365,12 @@ class EtcdStore:
             resp = await self._call("list", attempt, retry=True)
             if revision == 0:
                 revision = resp.header.revision
-            objects.extend(decode(item.value, item.mod_revision) for item in resp.kvs)
+            items.extend((kv.key.decode(), decode(kv.value, kv.mod_revision)) for kv in resp.kvs)
             if not resp.more:
-                return objects, revision, None
+                return items, revision, None
             start = resp.kvs[-1].key + b"\0"
-            if limit is not None and len(objects) >= limit:
-                return objects, revision, start.decode()
+            if limit is not None and len(items) >= limit:
+                return items, revision, start.decode()
 
     async def current_revision(self) -> int:
         """The newest revision of the etcd cluster (a linearizable read)."""
@@ -387,22 +393,34 @@ class EtcdStore:
 
     # -- watch ------------------------------------------------------------------------------
 
-    def open_watch(self, prefix: str, *, start_revision: int) -> EtcdWatch:
-        """A resumable etcd watch of prefix delivering changes after start_revision (0 = from
-        now) in batches; see EtcdWatch."""
-        return EtcdWatch(self, prefix, start_revision)
+    def open_watch(
+        self, prefix: str, *, after_revision: int | None, with_marker: bool = False
+    ) -> EtcdWatch:
+        """A resumable etcd watch of prefix delivering, in batches, the changes with revision
+        > after_revision (None = changes from now on); see EtcdWatch."""
+        return EtcdWatch(self, prefix, after_revision, with_marker=with_marker)
 
     async def watch(self, prefix: str, *, start_revision: int) -> AsyncIterator[WatchEvent]:
         """Every change under prefix with revision > start_revision (0 = changes from now on).
         Survives endpoint failures; raises RevisionCompacted when etcd no longer has
         start_revision + 1."""
-        stream = self.open_watch(prefix, start_revision=start_revision)
+        stream = self.open_watch(prefix, after_revision=start_revision or None)
         try:
             async for batch in stream:
                 for event in batch.events:
                     yield event
         finally:
             await stream.close()
+
+    async def mark(self, prefix: str) -> int:
+        """Write the marker key of prefix (see EtcdWatch); returns the write's revision."""
+        request = rpc.PutRequest(key=prefix_range_end(prefix.encode()), value=b"")
+
+        async def attempt(kv: Any, n: int) -> int:
+            resp = await kv.Put(request, timeout=self._request_timeout)
+            return resp.header.revision
+
+        return await self._call("mark", attempt, retry=True)
 
     async def close(self) -> None:
         self._closed = True
@@ -417,14 +435,24 @@ class EtcdWatch:
     """An etcd watch that resumes after a broken stream from the last delivered revision,
     on whichever endpoint the store uses then. Iterating yields WatchBatch; the iteration
     raises RevisionCompacted when the revision to resume from is gone, StorageError when
-    etcd cancels the watch or the store is closed."""
+    etcd cancels the watch or the store is closed.
 
-    def __init__(self, store: EtcdStore, prefix: str, start_revision: int) -> None:
+    with_marker: the watch also covers one key just past the prefix (the prefix's range
+    end, e.g. `/registry/core/pods0` for `/registry/core/pods/`), never used by objects.
+    mark() writes it; its event is not delivered, but the batch carrying it reports that
+    revision, which proves every change before it has been delivered. (etcd 3.4's
+    progress requests cannot prove that: they may overtake pending events.)"""
+
+    def __init__(
+        self, store: EtcdStore, prefix: str, after_revision: int | None, *, with_marker: bool = False
+    ) -> None:
         self._store = store
         self.prefix = prefix
-        self.revision = start_revision
+        #: Every change up to this revision has been delivered (None: not started, "from now").
+        self.revision: int | None = after_revision
         self._key = prefix.encode()
-        self._end = prefix_range_end(self._key)
+        self._marker = prefix_range_end(self._key) if with_marker else None
+        self._end = self._marker + b"\0" if self._marker else prefix_range_end(self._key)
         self._requests: asyncio.Queue | None = None
         self._call: Any = None
         self._closed = False
@@ -436,10 +464,11 @@ class EtcdWatch:
     async def __anext__(self) -> WatchBatch:
         return await self._iterator.__anext__()
 
-    def request_progress(self) -> None:
-        """Ask etcd to report how far the watch is (an empty batch with the current revision)."""
-        if self._requests is not None:
-            self._requests.put_nowait(rpc.WatchRequest(progress_request=rpc.WatchProgressRequest()))
+    async def mark(self) -> int:
+        """Write the marker key; returns its revision. A batch with revision >= it follows."""
+        if self._marker is None:
+            raise ValueError("open the watch with with_marker=True to use mark()")
+        return await self._store.mark(self.prefix)
 
     async def close(self) -> None:
         self._closed = True
@@ -447,7 +476,10 @@ class EtcdWatch:
             self._requests.put_nowait(None)
         if self._call is not None:
             self._call.cancel()
-        await self._iterator.aclose()
+        try:
+            await self._iterator.aclose()
+        except RuntimeError:
+            pass  # being iterated by another task: the cancelled call ends it there
 
     async def _batches(self) -> AsyncIterator[WatchBatch]:
         store = self._store
@@ -459,7 +491,7 @@ class EtcdWatch:
             requests: asyncio.Queue = asyncio.Queue()
             create = rpc.WatchCreateRequest(
                 key=self._key, range_end=self._end, prev_kv=True,
-                start_revision=self.revision + 1 if self.revision else 0,
+                start_revision=0 if self.revision is None else self.revision + 1,
             )
             requests.put_nowait(rpc.WatchRequest(create_request=create))
             self._requests = requests
@@ -468,32 +500,30 @@ class EtcdWatch:
             try:
                 async for resp in call:
                     if resp.compact_revision:
-                        raise RevisionCompacted(self.revision + 1, resp.compact_revision)
+                        raise RevisionCompacted((self.revision or 0) + 1, resp.compact_revision)
                     if resp.canceled:
                         raise StorageError(
                             f"etcd cancelled the watch on {self.prefix}: {resp.cancel_reason or 'no reason given'}"
                         )
                     if resp.created:
                         delay = 0.05
-                        if self.revision == 0:
+                        if self.revision is None:
                             self.revision = resp.header.revision
                         continue
                     if resp.events:
-                        events = [_event(e) for e in resp.events]
-                        self.revision = events[-1].revision
+                        marker = self._marker
+                        events = [_event(e) for e in resp.events if e.kv.key != marker]
+                        self.revision = resp.events[-1].kv.mod_revision
                         yield WatchBatch(events, self.revision)
-                    elif resp.header.revision > self.revision:
-                        self.revision = resp.header.revision
-                        yield WatchBatch([], self.revision)
             except AioRpcError as e:
                 if self._closed:
                     return
                 if _compacted(e):
-                    raise RevisionCompacted(self.revision + 1, 0, f"etcd: {e.details()}") from None
+                    raise RevisionCompacted((self.revision or 0) + 1, 0, f"etcd: {e.details()}") from None
                 if e.code() not in _RETRYABLE:
                     raise StorageError(f"etcd watch on {self.prefix} failed: {e.code().name}: {e.details()}") from None
                 log.warning(
-                    "etcd watch broke; resuming prefix=%s after_revision=%d endpoint=%s code=%s",
+                    "etcd watch broke; resuming prefix=%s after_revision=%s endpoint=%s code=%s",
                     self.prefix, self.revision, store.endpoint, e.code().name,
                 )
                 await store._failover(generation, e)
