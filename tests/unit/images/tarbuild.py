@@ -50,3 +50,33 @@ class LayerTar:
         self.tar.close()
         data = self.buffer.getvalue()
         return gzip.compress(data, mtime=0) if gz else data
+
+
+def commit_layers(store, layers: list[bytes], ref: str | None, config: dict | None = None,
+                  created: str = "2024-01-01T00:00:00Z"):
+    """Put layer blobs (tar or tar+gzip bytes) into an ImageStore and commit an OCI image of them."""
+    import hashlib
+    import json
+
+    diff_ids, descriptors = [], []
+    for data in layers:
+        raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+        diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
+        digest = store.put_blob(data)
+        media = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if raw is not data else "")
+        descriptors.append({"mediaType": media, "digest": digest, "size": len(data)})
+    config_doc = {
+        "architecture": "amd64", "os": "linux", "created": created,
+        "config": config if config is not None else {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }
+    config_bytes = json.dumps(config_doc).encode()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": "sha256:" + hashlib.sha256(config_bytes).hexdigest(),
+                   "size": len(config_bytes)},
+        "layers": descriptors,
+    }
+    return store.commit_image(json.dumps(manifest).encode(), config_bytes, ref)
