@@ -971,12 +971,13 @@ def validate_pod_spec(
     rp = spec.get("restartPolicy")
     if restart_policies is not None:
         if rp is None or rp == "":
-            errs.append(
-                required(
-                    _join(path, "restartPolicy"),
-                    "supported values: " + ", ".join(json.dumps(p) for p in restart_policies),
+            if "Always" not in restart_policies:  # an empty one is defaulted to Always
+                errs.append(
+                    required(
+                        _join(path, "restartPolicy"),
+                        "supported values: " + ", ".join(json.dumps(p) for p in restart_policies),
+                    )
                 )
-            )
         elif rp not in restart_policies:
             errs.append(not_supported(_join(path, "restartPolicy"), rp, restart_policies))
     if spec.get("dnsPolicy") == "None":
