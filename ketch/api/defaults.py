@@ -84,10 +84,16 @@ def apply_schema_defaults(node: Node, value: Any) -> None:
 
 
 def _d(parent: dict, key: str) -> dict:
-    """parent[key] as a dict, created if absent (only used where Kubernetes creates it too)."""
+    """parent[key] as a dict, created if absent (only where Kubernetes creates it too).
+
+    A value of the wrong type is left alone for validation to report; the
+    caller then writes into a detached dict that goes nowhere.
+    """
     value = parent.get(key)
-    if not isinstance(value, dict):
+    if value is None:
         value = parent[key] = {}
+    elif not isinstance(value, dict):
+        return {}
     return value
 
 
