@@ -1,0 +1,202 @@
+"""Code that runs in a freshly forked child of the shim and ends in execve:
+the container's init (PID 1 of the new PID namespace) and exec'd processes.
+
+Both report failure on a close-on-exec status pipe as one JSON line
+({"error": ..., "exit_code": ...}); a successful execve closes the pipe.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import stat
+import termios
+
+from ..linux import caps
+from ..linux import syscalls as sc
+from . import rootfs
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+NS_ORDER = ("ipc", "uts", "net", "cgroup", "mnt")   # mnt last: it changes what paths mean
+
+
+class ExecError(Exception):
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def report(status_fd: int, message: dict) -> None:
+    try:
+        os.write(status_fd, (json.dumps(message) + "\n").encode())
+    except OSError:
+        pass
+
+
+def reset_process_state() -> None:
+    """Undo what the Python parent set: signal handlers, ignored SIGPIPE/SIGXFSZ, wakeup fd."""
+    try:
+        signal.set_wakeup_fd(-1)
+    except ValueError:
+        pass
+    for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM,
+                signal.SIGHUP, signal.SIGQUIT, signal.SIGWINCH, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def setup_stdio(stdin: int, stdout: int, stderr: int, tty: bool) -> None:
+    os.setsid()
+    if tty:
+        fcntl.ioctl(stdout, termios.TIOCSCTTY, 0)
+    for target, fd in ((0, stdin), (1, stdout), (2, stderr)):
+        if fd != target:
+            os.dup2(fd, target)
+            os.set_inheritable(target, True)
+
+
+def close_fds_except(keep: set[int]) -> None:
+    start = 3
+    for fd in sorted(keep | {1 << 20}):
+        if fd >= start:
+            os.closerange(start, fd)
+            start = fd + 1
+
+
+def join_cgroup(procs_files: list[str]) -> None:
+    for path in procs_files:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+
+def lookup_executable(name: str, env: dict[str, str]) -> str:
+    """Like execvp's search, with runc's error messages."""
+    if not name:
+        raise ExecError("exec: no command given", 127)
+    if "/" in name:
+        candidates = [name]
+    else:
+        candidates = [os.path.join(d or ".", name) for d in env.get("PATH", DEFAULT_PATH).split(":")]
+    denied = False
+    for path in candidates:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            denied = True
+            continue
+        if os.access(path, os.X_OK):
+            return path
+        denied = True
+    if denied:
+        raise ExecError(f'exec: "{name}": permission denied', 126)
+    if "/" in name:
+        raise ExecError(f'exec: "{name}": stat {name}: no such file or directory', 127)
+    raise ExecError(f'exec: "{name}": executable file not found in $PATH', 127)
+
+
+def env_dict(env: list[str]) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for item in env:
+        key, sep, value = item.partition("=")
+        if key:
+            result[key] = value if sep else ""
+    result.setdefault("PATH", DEFAULT_PATH)
+    return result
+
+
+def become_user_and_exec(proc: dict) -> None:
+    """chdir, drop privileges and execve. proc: args, env, cwd, uid, gid, additional_gids,
+    capabilities (names), no_new_privs."""
+    env = env_dict(proc.get("env") or [])
+    cwd = proc.get("cwd") or "/"
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise ExecError(f'chdir to cwd ("{cwd}") set in config failed: {e.strerror.lower()}', 126) from None
+    keep = frozenset(proc["capabilities"])
+    uid, gid = int(proc.get("uid") or 0), int(proc.get("gid") or 0)
+    caps.drop_bounding_except(keep)
+    sc.set_keepcaps(True)
+    os.setgroups([int(g) for g in proc.get("additional_gids") or []])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    caps.apply(keep)
+    sc.set_keepcaps(False)
+    if proc.get("no_new_privs", True):
+        sc.set_no_new_privs()
+    path = lookup_executable(proc["args"][0] if proc.get("args") else "", env)
+    sc.set_pdeathsig(signal.SIGKILL)
+    os.umask(0o022)
+    try:
+        os.execve(path, proc["args"], env)
+    except PermissionError:
+        raise ExecError(f'exec: "{proc["args"][0]}": permission denied', 126) from None
+    except OSError as e:
+        raise ExecError(f'exec: "{proc["args"][0]}": {e.strerror.lower()}', 126 if e.errno == 8 else 127) from None
+
+
+def _fail(status_fd: int, error: BaseException) -> None:
+    code = error.exit_code if isinstance(error, ExecError) else 1
+    report(status_fd, {"error": str(error), "exit_code": code})
+    os._exit(code)
+
+
+def container_init(cfg: dict, stdio: tuple[int, int, int], status_fd: int, start_fd: int) -> None:
+    """PID 1 of the container. Sets everything up, says ready, waits for start, execs."""
+    spec = cfg["spec"]
+    try:
+        reset_process_state()
+        setup_stdio(*stdio, tty=bool(spec.get("tty")))
+        close_fds_except({status_fd, start_fd})
+        join_cgroup(cfg["cgroup_procs"])
+        flags = sc.CLONE_NEWNS | sc.CLONE_NEWCGROUP
+        shared = cfg.get("namespaces") or {}
+        for kind, flag in (("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET)):
+            if shared.get(kind):
+                sc.setns_path(shared[kind])
+            else:
+                flags |= flag
+        sc.unshare(flags)
+        if not shared.get("uts"):
+            sc.sethostname(spec.get("hostname") or spec["id"][:12])
+        rootfs.setup_rootfs(spec)
+    except BaseException as e:  # noqa: BLE001 - everything must reach the shim
+        _fail(status_fd, e)
+    report(status_fd, {"ready": True})
+    try:
+        go = os.read(start_fd, 1)
+    except OSError:
+        go = b""
+    if not go:
+        os._exit(1)      # the shim went away before start: never run the process
+    os.close(start_fd)
+    try:
+        become_user_and_exec(cfg["process"])
+    except BaseException as e:  # noqa: BLE001
+        _fail(status_fd, e)
+
+
+def exec_child(cfg: dict, init_pid: int, proc: dict, stdio: tuple[int, int, int], tty: bool, status_fd: int) -> None:
+    """A process exec'd into the running container: joins its cgroup and every namespace."""
+    try:
+        reset_process_state()
+        ns_fds = []
+        for kind in NS_ORDER:
+            path = f"/proc/{init_pid}/ns/{kind}"
+            ns_fds.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        setup_stdio(*stdio, tty=tty)
+        close_fds_except({status_fd, *ns_fds})
+        join_cgroup(cfg["cgroup_procs"])
+        for fd in ns_fds:
+            sc.setns(fd, 0)
+            os.close(fd)
+        become_user_and_exec(proc)
+    except BaseException as e:  # noqa: BLE001
+        _fail(status_fd, e)

@@ -1,0 +1,560 @@
+"""The per-container supervisor.
+
+Forked from the spawner (never a fresh interpreter), it starts its own session
+so it outlives the daemon, forks the container's init into a new PID
+namespace, owns the container's stdio (pipes or a pty) and writes it to the
+CRI log, reaps the init, records exit code and reason in state.json, and
+serves start/kill/wait/attach/exec on a unix socket in the state dir. It exits
+once the container has exited, its output is drained and the state recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import json
+import os
+import signal
+import socket
+import struct
+import termios
+import time
+
+from .. import logs
+from ..cgroups import CgroupLayout, Limits, open_cgroup
+from ..linux import syscalls as sc
+from ..linux.unixpath import short_path
+from . import init, protocol
+from .state import CONFIG_FILE, SOCKET_FILE, STATE_FILE, write_json_atomic
+
+
+def _nonblock(fd: int) -> None:
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+
+
+def set_winsize(fd: int, width: int, height: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
+def exit_code_of(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+class FdWriter:
+    """Buffered non-blocking writes to a pipe or pty master from the event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, close_fd: bool = True):
+        self.loop, self.fd, self.close_fd = loop, fd, close_fd
+        self.buffer = bytearray()
+        self.closing = False
+        _nonblock(fd)
+
+    def write(self, data: bytes) -> None:
+        if self.fd < 0 or self.closing:
+            return
+        self.buffer += data
+        self._flush()
+
+    def _flush(self) -> None:
+        while self.buffer and self.fd >= 0:
+            try:
+                n = os.write(self.fd, self.buffer)
+            except BlockingIOError:
+                self.loop.add_writer(self.fd, self._on_writable)
+                return
+            except OSError:
+                self.buffer.clear()
+                break
+            del self.buffer[:n]
+        if self.fd >= 0:
+            self.loop.remove_writer(self.fd)
+        if self.closing:
+            self._close_now()
+
+    def _on_writable(self) -> None:
+        self._flush()
+
+    def close(self) -> None:
+        self.closing = True
+        if not self.buffer:
+            self._close_now()
+
+    def _close_now(self) -> None:
+        if self.fd >= 0:
+            self.loop.remove_writer(self.fd)
+            if self.close_fd:
+                os.close(self.fd)
+            self.fd = -1
+
+
+class OutputPump:
+    """Reads one fd until EOF, handing chunks to a callback; done is set at EOF."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, stream: str, on_data):
+        self.loop, self.fd, self.stream, self.on_data = loop, fd, stream, on_data
+        self.done = asyncio.Event()
+        _nonblock(fd)
+        loop.add_reader(fd, self._on_readable)
+
+    def _on_readable(self) -> None:
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            if e.errno != errno.EIO:     # EIO: the pty's other side is gone
+                raise
+            data = b""
+        if data:
+            self.on_data(self.stream, data)
+            return
+        self.loop.remove_reader(self.fd)
+        os.close(self.fd)
+        self.done.set()
+
+
+class ExecSession:
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+
+class Shim:
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        self.spec = cfg["spec"]
+        self.id = self.spec["id"]
+        self.state_dir = cfg["state_dir"]
+        self.tty = bool(self.spec.get("tty"))
+        self.state: dict = {}
+        self.init_pid = 0
+        self.execs: dict[int, ExecSession] = {}
+        self.attach_writers: set[asyncio.StreamWriter] = set()
+        self.pumps: list[OutputPump] = []
+        self.stdin_writer: FdWriter | None = None
+        self.tty_master = -1
+        self.exited: asyncio.Future | None = None
+
+    # -------------------------------------------------------------- set-up (blocking, before the loop)
+
+    def prepare(self) -> None:
+        cfg = self.cfg
+        layout = CgroupLayout.from_dict(cfg["cgroup"]["layout"])
+        self.cgroup = open_cgroup(layout, cfg["cgroup"]["relpath"])
+        res = self.spec.get("resources") or {}
+        self.cgroup.create(Limits(
+            memory_bytes=res.get("memory_bytes"), cpu_quota_us=res.get("cpu_quota_us"),
+            cpu_period_us=res.get("cpu_period_us") or 100_000, cpu_shares=res.get("cpu_shares"),
+            pids_limit=res.get("pids_limit"),
+        ))
+        cfg["cgroup_procs"] = self.cgroup.procs_files()
+
+        if self.tty:
+            master, slave = os.openpty()
+            self.tty_master = master
+            child_stdio = (slave, slave, slave)
+            self._child_ends = [slave]
+            self._out_fds = [("stdout", master)]
+        else:
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            if self.spec.get("stdin"):
+                in_r, in_w = os.pipe2(os.O_CLOEXEC)
+                self._stdin_fd = in_w
+            else:
+                in_r = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+                self._stdin_fd = -1
+            child_stdio = (in_r, out_w, err_w)
+            self._child_ends = [in_r, out_w, err_w]
+            self._out_fds = [("stdout", out_r), ("stderr", err_r)]
+        status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        start_r, start_w = os.pipe2(os.O_CLOEXEC)
+
+        # The socket exists before anyone is told the container was created.
+        sock_path = os.path.join(self.state_dir, SOCKET_FILE)
+        try:
+            os.unlink(sock_path)
+        except FileNotFoundError:
+            pass
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        with short_path(sock_path) as p:
+            self.listener.bind(p)
+        os.chmod(sock_path, 0o600)
+        self.listener.listen(64)
+
+        sc.unshare(sc.CLONE_NEWPID)          # our next child is PID 1 of the container
+        pid = os.fork()
+        if pid == 0:
+            os.close(status_r)
+            os.close(start_w)
+            init.container_init(cfg, child_stdio, status_w, start_r)
+            os._exit(1)
+        self.init_pid = pid
+        for fd in self._child_ends + [status_w, start_r]:
+            os.close(fd)
+        self.start_fd = start_w
+        self.status_fd = status_r
+        reply = self._read_status_line(status_r)
+        if reply.get("error") or not reply.get("ready"):
+            os.waitpid(pid, 0)
+            raise RuntimeError(reply.get("error") or "container init exited during set-up")
+        now = time.time_ns()
+        write_json_atomic(os.path.join(self.state_dir, CONFIG_FILE), cfg)
+        self.state = {
+            "id": self.id, "state": "created", "pid": pid, "shim_pid": os.getpid(),
+            "exit_code": None, "reason": "", "message": "", "created_at": now,
+            "started_at": 0, "finished_at": 0,
+        }
+        self._save()
+
+    @staticmethod
+    def _read_status_line(fd: int) -> dict:
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            data += chunk
+        if not data:
+            return {}
+        return json.loads(data.decode().splitlines()[0])
+
+    def _save(self) -> None:
+        write_json_atomic(os.path.join(self.state_dir, STATE_FILE), self.state)
+
+    # -------------------------------------------------------------- the loop
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        self.exited = loop.create_future()
+        self.started = asyncio.Event()
+        self.start_lock = asyncio.Lock()
+        log_cfg = self.cfg.get("log") or {}
+        self.log = logs.CriLogWriter(self.spec["log_path"], max_size=log_cfg.get("max_size", logs.DEFAULT_MAX_SIZE),
+                                     max_files=log_cfg.get("max_files", logs.DEFAULT_MAX_FILES))
+        for stream, fd in self._out_fds:
+            self.pumps.append(OutputPump(loop, fd, stream, self._on_output))
+        if self.tty:
+            self.stdin_writer = FdWriter(loop, os.dup(self.tty_master))
+        elif self._stdin_fd >= 0:
+            self.stdin_writer = FdWriter(loop, self._stdin_fd)
+        loop.add_signal_handler(signal.SIGCHLD, self._reap)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, lambda: None)   # only the container's death ends a shim
+        server = await asyncio.start_unix_server(self._handle, sock=self.listener)
+        self._reap()
+        await self.exited
+        server.close()
+        try:
+            os.unlink(os.path.join(self.state_dir, SOCKET_FILE))
+        except FileNotFoundError:
+            pass
+        await asyncio.sleep(0.05)   # let the last replies leave
+
+    def _on_output(self, stream: str, data: bytes) -> None:
+        self.log.write(stream, data)
+        frame = protocol.encode(protocol.STDOUT if stream == "stdout" else protocol.STDERR, data)
+        for w in list(self.attach_writers):
+            try:
+                w.write(frame)
+            except Exception:   # noqa: BLE001 - a broken client must not hurt the container
+                self.attach_writers.discard(w)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            code = exit_code_of(status)
+            if pid == self.init_pid:
+                asyncio.ensure_future(self._on_init_exit(code))
+            elif pid in self.execs:
+                session = self.execs.pop(pid)
+                if not session.exited.done():
+                    session.exited.set_result(code)
+
+    async def _on_init_exit(self, code: int) -> None:
+        async with self.start_lock:    # a start in progress records "running" first
+            pass
+        try:
+            await asyncio.wait_for(asyncio.gather(*(p.done.wait() for p in self.pumps)), 5)
+        except TimeoutError:
+            pass
+        self.log.close()
+        oom = False
+        try:
+            oom = code != 0 and self.cgroup.oom_kill_count() > 0
+        except OSError:
+            pass
+        if self.state.get("state") == "exited":        # start failed: keep its message
+            self.state["exit_code"] = self.state.get("exit_code") or code
+        else:
+            self.state.update(
+                state="exited", exit_code=code,
+                reason="OOMKilled" if oom else ("Completed" if code == 0 else "Error"),
+            )
+        self.state["finished_at"] = time.time_ns()
+        self._save()
+        if self.stdin_writer:
+            self.stdin_writer.close()
+        if not self.exited.done():
+            self.exited.set_result(code)
+
+    # -------------------------------------------------------------- requests
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await protocol.read_json(reader)
+            if request is None:
+                return
+            op = request.get("op")
+            handler = getattr(self, f"_op_{op}", None)
+            if handler is None:
+                writer.write(protocol.encode_json({"error": f"unknown shim operation {op!r}"}))
+                return
+            await handler(request, reader, writer)
+        except Exception as e:  # noqa: BLE001
+            try:
+                writer.write(protocol.encode_json({"error": f"shim: {e}"}))
+            except Exception:  # noqa: BLE001
+                pass
+        finally:
+            try:
+                await writer.drain()
+                writer.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    async def _op_state(self, request, reader, writer) -> None:
+        writer.write(protocol.encode_json({"state": self.state}))
+
+    async def _op_start(self, request, reader, writer) -> None:
+        async with self.start_lock:
+            if self.state["state"] != "created":
+                writer.write(protocol.encode_json({"error": f"container {self.id} is {self.state['state']}, not created"}))
+                return
+            os.write(self.start_fd, b"1")
+            os.close(self.start_fd)
+            self.state["started_at"] = time.time_ns()
+            result = await self._read_status_async(self.status_fd)
+            if result.get("error"):
+                self.state.update(state="exited", exit_code=result.get("exit_code", 127), reason="Error",
+                                  message=result["error"], finished_at=time.time_ns())
+                self._save()
+                writer.write(protocol.encode_json({"error": result["error"], "exit_code": result.get("exit_code")}))
+                return
+            self.state["state"] = "running"
+            self._save()
+        writer.write(protocol.encode_json({"ok": True, "state": self.state}))
+
+    async def _read_status_async(self, fd: int) -> dict:
+        """Wait for the status pipe: EOF = execve succeeded, a line = the error."""
+        loop = asyncio.get_running_loop()
+        data = bytearray()
+        done = loop.create_future()
+        _nonblock(fd)
+
+        def readable() -> None:
+            try:
+                chunk = os.read(fd, 4096)
+            except BlockingIOError:
+                return
+            if chunk:
+                data.extend(chunk)
+                return
+            loop.remove_reader(fd)
+            if not done.done():
+                done.set_result(None)
+
+        loop.add_reader(fd, readable)
+        await done
+        os.close(fd)
+        if not data:
+            return {}
+        return json.loads(bytes(data).decode().splitlines()[0])
+
+    async def _op_wait(self, request, reader, writer) -> None:
+        await asyncio.shield(self.exited)
+        writer.write(protocol.encode_json({"state": self.state}))
+
+    async def _op_kill(self, request, reader, writer) -> None:
+        sig = int(request.get("signal", signal.SIGKILL))
+        if self.state["state"] == "exited" or self.exited.done():
+            writer.write(protocol.encode_json({"ok": True, "already_exited": True}))
+            return
+        if request.get("all") and sig == signal.SIGKILL:
+            try:
+                self.cgroup.kill_all(sig)
+            except OSError:
+                pass
+        try:
+            os.kill(self.init_pid, sig)
+        except ProcessLookupError:
+            pass
+        writer.write(protocol.encode_json({"ok": True}))
+
+    async def _op_attach(self, request, reader, writer) -> None:
+        if self.exited.done():
+            writer.write(protocol.encode_json({"type": "exit", "exit_code": self.state.get("exit_code")}))
+            return
+        writer.write(protocol.encode_json({"ok": True, "tty": self.tty}))
+        self.attach_writers.add(writer)
+        use_stdin = bool(request.get("stdin")) and self.stdin_writer is not None
+        pump = asyncio.ensure_future(self._client_input(reader, self.stdin_writer if use_stdin else None,
+                                                        self.tty_master if self.tty else -1))
+        await asyncio.wait([pump, self.exited], return_when=asyncio.FIRST_COMPLETED)
+        if use_stdin and self.spec.get("stdin_once") and self.stdin_writer:
+            self.stdin_writer.close()
+        if self.exited.done():
+            self.attach_writers.discard(writer)
+            writer.write(protocol.encode_json({"type": "exit", "exit_code": self.state.get("exit_code")}))
+        else:
+            self.attach_writers.discard(writer)
+        pump.cancel()
+
+    async def _client_input(self, reader, stdin: FdWriter | None, tty_fd: int) -> None:
+        """stdin data, stdin close and resizes from a client until it goes away."""
+        while True:
+            frame = await protocol.read_frame(reader)
+            if frame is None:
+                return
+            kind, payload = frame
+            if kind == protocol.STDIN and stdin is not None:
+                stdin.write(payload)
+            elif kind == protocol.CLOSE_STDIN and stdin is not None:
+                if self.tty and stdin is self.stdin_writer:
+                    stdin.write(b"\x04")          # EOF on a terminal is ^D
+                else:
+                    stdin.close()
+            elif kind == protocol.JSON:
+                msg = json.loads(payload)
+                if msg.get("op") == "resize" and tty_fd >= 0:
+                    set_winsize(tty_fd, int(msg["width"]), int(msg["height"]))
+                elif msg.get("op") == "kill" and msg.get("pid"):
+                    try:
+                        os.kill(int(msg["pid"]), int(msg.get("signal", 9)))
+                    except ProcessLookupError:
+                        pass
+
+    async def _op_exec(self, request, reader, writer) -> None:
+        if self.state["state"] != "running" or self.exited.done():
+            writer.write(protocol.encode_json({"error": f"container {self.id} is not running", "exit_code": 126}))
+            return
+        loop = asyncio.get_running_loop()
+        tty = bool(request.get("tty"))
+        proc = dict(self.cfg["process"])
+        proc["args"] = list(request["args"])
+        if request.get("env"):
+            proc["env"] = list(proc.get("env") or []) + list(request["env"])
+        if request.get("cwd"):
+            proc["cwd"] = request["cwd"]
+        if tty:
+            master, slave = os.openpty()
+            if request.get("width") and request.get("height"):
+                set_winsize(master, int(request["width"]), int(request["height"]))
+            stdio, child_ends = (slave, slave, slave), [slave]
+            outputs = [("stdout", master)]
+            stdin_w = os.dup(master) if request.get("stdin") else -1
+        else:
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            if request.get("stdin"):
+                in_r, stdin_w = os.pipe2(os.O_CLOEXEC)
+            else:
+                in_r, stdin_w = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC), -1
+            stdio, child_ends = (in_r, out_w, err_w), [in_r, out_w, err_w]
+            outputs = [("stdout", out_r), ("stderr", err_r)]
+            master = -1
+        status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            init.exec_child(self.cfg, self.init_pid, proc, stdio, tty, status_w)
+            os._exit(1)
+        session = ExecSession(pid)
+        self.execs[pid] = session
+        for fd in child_ends + [status_w]:
+            os.close(fd)
+        self._reap()     # the child may already be gone
+        result = await self._read_status_async(status_r)
+        if result.get("error"):
+            for _, fd in outputs:
+                os.close(fd)
+            if stdin_w >= 0:
+                os.close(stdin_w)
+            code = await session.exited
+            writer.write(protocol.encode_json({"error": result["error"], "exit_code": result.get("exit_code", code)}))
+            return
+        writer.write(protocol.encode_json({"ok": True, "pid": pid}))
+
+        def send(stream: str, data: bytes) -> None:
+            writer.write(protocol.encode(protocol.STDOUT if stream == "stdout" else protocol.STDERR, data))
+
+        pumps = [OutputPump(loop, fd, stream, send) for stream, fd in outputs]
+        stdin_writer = FdWriter(loop, stdin_w) if stdin_w >= 0 else None
+
+        async def client_input() -> None:
+            await self._client_input(reader, stdin_writer, master)
+
+        input_task = asyncio.ensure_future(client_input())
+        code = await session.exited
+        try:
+            await asyncio.wait_for(asyncio.gather(*(p.done.wait() for p in pumps)), 2)
+        except TimeoutError:
+            for p in pumps:
+                if not p.done.is_set():
+                    loop.remove_reader(p.fd)
+                    os.close(p.fd)
+        input_task.cancel()
+        if stdin_writer:
+            stdin_writer.close()
+        writer.write(protocol.encode_json({"type": "exit", "exit_code": code}))
+
+    async def _op_shutdown(self, request, reader, writer) -> None:
+        """Remove of a container that never ran (or force): kill the init, then exit."""
+        if not self.exited.done():
+            try:
+                os.kill(self.init_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            await asyncio.shield(self.exited)
+        writer.write(protocol.encode_json({"ok": True, "state": self.state}))
+
+
+def shim_main(cfg: dict, conn: socket.socket) -> None:
+    """Entry in the child the spawner forked. Never returns."""
+    code = 0
+    try:
+        os.setsid()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        devnull = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.close(devnull)
+        shim = Shim(cfg)
+        try:
+            shim.prepare()
+        except BaseException as e:  # noqa: BLE001
+            try:
+                shim.cgroup.remove(timeout=0.5)
+            except Exception:  # noqa: BLE001
+                pass
+            try:
+                os.unlink(os.path.join(cfg["state_dir"], SOCKET_FILE))
+            except OSError:
+                pass
+            protocol.send_json_blocking(conn, {"error": str(e)})
+            conn.close()
+            os._exit(1)
+        protocol.send_json_blocking(conn, {"ok": True, "state": shim.state})
+        conn.close()
+        asyncio.run(shim.serve())
+    except BaseException:  # noqa: BLE001
+        code = 1
+    os._exit(code)
