@@ -346,7 +346,7 @@ class ImageStore:
             "created": created,
             "config": dict(config) if config is not None else default_container_config(),
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-            "history": [{"created": created, "created_by": f"ketch import {tar_path.name}"}],
+            "history": [{"created": created, "created_by": "ketch import"}],
         }
         config_bytes = canonical_json(config_doc)
         manifest_doc = {
