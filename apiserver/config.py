@@ -52,6 +52,10 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
     p.add_argument("--tls-san", action="append", default=[], help="extra DNS name or IP for the serving certificate")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--watch-bookmark-interval", type=float, default=10.0,
+                   help="seconds of idle watch before a BOOKMARK event (when the client allows them)")
+    p.add_argument("--pod-grace-slack", type=float, default=5.0,
+                   help="seconds after a pod's deletion grace ran out before the apiserver removes it")
     p.add_argument("--insecure-http", action="store_true", help="serve plain HTTP (debugging only)")
     a = p.parse_args(argv)
     return ServerConfig(
@@ -66,4 +70,6 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         extra_sans=list(a.tls_san),
         log_level=a.log_level,
         insecure_http=a.insecure_http,
+        bookmark_interval_seconds=a.watch_bookmark_interval,
+        pod_grace_slack_seconds=a.pod_grace_slack,
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections.abc import AsyncIterator
@@ -35,6 +36,8 @@ from apiserver.metrics import WATCH_EVENTS, WATCHERS
 from apiserver.registry.generic import ListOptions, ResourceStore
 from apiserver.storage.errors import RevisionCompacted
 from ketch.api import errors
+
+log = logging.getLogger("ketch.apiserver.watch")
 
 _DISCONNECT_CHECK_SECONDS = 5.0
 _MAX_TIMEOUT_SECONDS = 1800
@@ -159,7 +162,8 @@ class _Stream:
         WATCHERS.labels(resource).inc()
         sent = WATCH_EVENTS.labels(resource)
         deadline = time.monotonic() + self.timeout
-        last_check = time.monotonic()
+        last_check = last_output = time.monotonic()
+        interval = self.handler.bookmark_interval
         try:
             while True:
                 now = time.monotonic()
@@ -168,6 +172,8 @@ class _Stream:
                 if self.pending is None:
                     self.pending = asyncio.ensure_future(self.iterator.__anext__())
                 wait_for = min(deadline - now, _DISCONNECT_CHECK_SECONDS)
+                if self.bookmarks:
+                    wait_for = max(0.01, min(wait_for, interval - (now - last_output)))
                 done, _ = await asyncio.wait({self.pending}, timeout=wait_for)
                 if done:
                     fut, self.pending = self.pending, None
@@ -183,18 +189,27 @@ class _Stream:
                         self.last_revision = event.revision
                     if event.type == "BOOKMARK":
                         if self.bookmarks:
+                            last_output = time.monotonic()
                             yield self._bookmark()
                         continue
                     etype = self._translate(event.type, event.obj)
                     if etype is not None:
                         sent.inc()
+                        last_output = time.monotonic()
                         yield self._encode(etype, event.obj)
                     continue
                 now = time.monotonic()
+                if self.bookmarks and self.last_revision and now - last_output >= interval:
+                    # idle: everything up to last_revision was delivered (events or filtered out)
+                    last_output = now
+                    yield self._bookmark()
                 if now - last_check >= _DISCONNECT_CHECK_SECONDS:
                     last_check = now
                     if await self.request.is_disconnected():
                         return
+        except Exception as exc:  # noqa: BLE001 - tell the client, then end the stream
+            log.exception("watch stream failed resource=%s", resource)
+            yield negotiation.dumps({"type": "ERROR", "object": errors.internal(str(exc)).status}) + b"\n"
         finally:
             WATCHERS.labels(resource).dec()
             await self._close()
