@@ -158,7 +158,7 @@ class WatchCache:
         self._revision_waiters.append(entry)
         deadline = time.monotonic() + timeout
         try:
-            step = 0.05  # an own write on this prefix usually arrives well within this
+            step = 0.01  # an own write on this prefix usually arrives well within this
             while not fut.done():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
