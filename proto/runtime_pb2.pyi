@@ -103,7 +103,7 @@ class Resources(_message.Message):
     def __init__(self, memory_bytes: _Optional[int] = ..., cpu_period_us: _Optional[int] = ..., cpu_quota_us: _Optional[int] = ..., cpu_shares: _Optional[int] = ..., pids_limit: _Optional[int] = ...) -> None: ...
 
 class PodSandboxConfig(_message.Message):
-    __slots__ = ("name", "namespace", "uid", "attempt", "hostname", "log_directory", "port_mappings", "labels", "annotations", "network", "extra_hosts")
+    __slots__ = ("name", "namespace", "uid", "attempt", "hostname", "log_directory", "port_mappings", "labels", "annotations", "network", "extra_hosts", "netns_path")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -129,6 +129,7 @@ class PodSandboxConfig(_message.Message):
     ANNOTATIONS_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     EXTRA_HOSTS_FIELD_NUMBER: _ClassVar[int]
+    NETNS_PATH_FIELD_NUMBER: _ClassVar[int]
     name: str
     namespace: str
     uid: str
@@ -140,7 +141,8 @@ class PodSandboxConfig(_message.Message):
     annotations: _containers.ScalarMap[str, str]
     network: str
     extra_hosts: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., namespace: _Optional[str] = ..., uid: _Optional[str] = ..., attempt: _Optional[int] = ..., hostname: _Optional[str] = ..., log_directory: _Optional[str] = ..., port_mappings: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., annotations: _Optional[_Mapping[str, str]] = ..., network: _Optional[str] = ..., extra_hosts: _Optional[_Iterable[str]] = ...) -> None: ...
+    netns_path: str
+    def __init__(self, name: _Optional[str] = ..., namespace: _Optional[str] = ..., uid: _Optional[str] = ..., attempt: _Optional[int] = ..., hostname: _Optional[str] = ..., log_directory: _Optional[str] = ..., port_mappings: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., annotations: _Optional[_Mapping[str, str]] = ..., network: _Optional[str] = ..., extra_hosts: _Optional[_Iterable[str]] = ..., netns_path: _Optional[str] = ...) -> None: ...
 
 class PodSandboxNetworkStatus(_message.Message):
     __slots__ = ("ip", "network", "gateway", "prefix_length", "mac_address", "extra_ips")

@@ -1,0 +1,1345 @@
+"""The gRPC services of the runtime daemon (proto/runtime.proto), over grpc.aio.
+
+`Runtime` is the engine: it turns a CRI/docker-style request into calls on the
+parts that do the work (ImageStore, OverlaySnapshotter, SandboxManager,
+ContainerManager, VolumeStore, Networks) and remembers what it added on top
+(state.RecordStore). The four servicers only translate protobuf to and from
+it and map errors to gRPC status codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import secrets
+import signal as signals
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+
+from node_agent.network import hosts as hostfiles
+from node_agent.network import portmap
+from node_agent.network.networks import (
+    BUILTIN,
+    NetworkError,
+    NetworkExists,
+    NetworkInUse,
+    NetworkNotFound,
+    Networks,
+)
+from node_agent.runtime.state import ContainerRecord, RecordStore, SandboxRecord
+from node_agent.runtime.volumes import VolumeError, VolumeInUse, VolumeNotFound, VolumeStore
+from proto import runtime_pb2 as pb
+from proto import runtime_pb2_grpc as pb_grpc
+
+log = logging.getLogger("ketch.runtime")
+
+VERSION = "0.1.0"
+API_VERSION = "v1"
+
+STATE_TO_PB = {
+    "created": pb.CONTAINER_CREATED,
+    "running": pb.CONTAINER_RUNNING,
+    "exited": pb.CONTAINER_EXITED,
+}
+
+
+class RuntimeError_(Exception):
+    """An error with the gRPC code it should travel with."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def not_found(message: str) -> RuntimeError_:
+    return RuntimeError_(grpc.StatusCode.NOT_FOUND, message)
+
+
+def conflict(message: str) -> RuntimeError_:
+    return RuntimeError_(grpc.StatusCode.ALREADY_EXISTS, message)
+
+
+def precondition(message: str) -> RuntimeError_:
+    return RuntimeError_(grpc.StatusCode.FAILED_PRECONDITION, message)
+
+
+def invalid(message: str) -> RuntimeError_:
+    return RuntimeError_(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+# --------------------------------------------------------------- pure helpers
+
+
+def merge_process(image_cfg: dict, cfg: pb.ContainerConfig) -> tuple[list[str], list[str], str, str]:
+    """(argv, env, working_dir, user) from the image config and the request, the way Docker merges them.
+
+    --entrypoint replaces the image Entrypoint and drops its Cmd; a command
+    replaces the image Cmd; env entries of the request override the image's
+    by name; the request's working dir and user win when given.
+    """
+    if cfg.entrypoint or cfg.clear_entrypoint:
+        entry = list(cfg.entrypoint)
+        cmd = list(cfg.command)
+    else:
+        entry = list(image_cfg.get("Entrypoint") or [])
+        cmd = list(cfg.command) or list(image_cfg.get("Cmd") or [])
+    argv = entry + cmd
+    env: dict[str, str] = {}
+    for item in image_cfg.get("Env") or []:
+        key, _, value = item.partition("=")
+        env[key] = value
+    for kv in cfg.env:
+        env[kv.key] = kv.value
+    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    working_dir = cfg.working_dir or image_cfg.get("WorkingDir") or "/"
+    user = cfg.user or image_cfg.get("User") or ""
+    return argv, [f"{k}={v}" for k, v in env.items()], working_dir, user
+
+
+def parse_signal(text: str, default: int = signals.SIGKILL) -> int:
+    """'KILL', 'SIGKILL', '9' -> 9."""
+    text = (text or "").strip().upper()
+    if not text:
+        return int(default)
+    if text.isdigit():
+        return int(text)
+    name = text if text.startswith("SIG") else f"SIG{text}"
+    try:
+        return int(getattr(signals.Signals, name))
+    except AttributeError:
+        raise invalid(f"invalid signal: {text}") from None
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's HumanDuration: 'Less than a second', '3 seconds', 'About a minute', '2 hours'."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"
+
+
+def status_text(state: str, exit_code: int, started_ns: int, finished_ns: int, now_ns: int | None = None) -> str:
+    now_ns = now_ns or time.time_ns()
+    if state == "running":
+        return f"Up {human_duration((now_ns - started_ns) / 1e9)}"
+    if state == "exited":
+        if not finished_ns:
+            return f"Exited ({exit_code})"
+        return f"Exited ({exit_code}) {human_duration((now_ns - finished_ns) / 1e9)} ago"
+    if state == "created":
+        return "Created"
+    return state.capitalize()
+
+
+_ADJECTIVES = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
+               "nifty", "proud", "quirky", "sharp", "tender", "vivid", "witty", "zealous", "bold", "cool")
+_NOUNS = ("turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", "knuth", "dijkstra",
+          "hamilton", "liskov", "kay", "perlman", "wozniak", "shannon", "noether", "curie", "darwin")
+
+
+def random_name() -> str:
+    return f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}"
+
+
+def _msg_dict(message) -> dict:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+# ------------------------------------------------------------------- engine
+
+
+class Runtime:
+    """The runtime engine behind the gRPC services."""
+
+    def __init__(
+        self,
+        *,
+        root: Path,
+        run_root: Path,
+        images: Any,
+        snapshots: Any,
+        containers: Any,
+        sandboxes: Any,
+        volumes: VolumeStore,
+        networks: Networks | None,
+        records: RecordStore,
+        cgroup_mode: str = "",
+    ) -> None:
+        self.root = Path(root)
+        self.run_root = Path(run_root)
+        self.images = images
+        self.snapshots = snapshots
+        self.containers = containers
+        self.sandboxes = sandboxes
+        self.volumes = volumes
+        self.networks = networks
+        self.records = records
+        self.cgroup_mode = cgroup_mode
+        self._name_lock = asyncio.Lock()
+        self._reserved_names: set[str] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self.attached: dict[str, int] = {}  # container id -> open output streams (auto-remove waits)
+
+    # ---------------------------------------------------------------- start
+
+    async def recover(self) -> None:
+        """After a (re)start: adopt containers, restore networks, finish interrupted auto-removes."""
+        await self.containers.recover()
+        if self.networks is not None:
+            await asyncio.to_thread(self.networks.restore)
+            live = set(self.records.sandboxes)
+            await asyncio.to_thread(self.networks.prune, live)
+        known = {st.id for st in self.containers.list()}
+        for rec in list(self.records.containers.values()):
+            if rec.id not in known:
+                log.warning("record without container, dropping", extra={"container": rec.id})
+                await self._cleanup_after_remove(rec)
+                continue
+            if rec.auto_remove:
+                self._watch_auto_remove(rec.id)
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # --------------------------------------------------------------- lookups
+
+    def container(self, key: str) -> ContainerRecord:
+        try:
+            rec = self.records.find_container(key)
+        except LookupError as exc:
+            raise invalid(str(exc)) from None
+        if rec is None:
+            raise not_found(f"No such container: {key}")
+        return rec
+
+    def sandbox(self, key: str) -> SandboxRecord:
+        try:
+            rec = self.records.find_sandbox(key)
+        except LookupError as exc:
+            raise invalid(str(exc)) from None
+        if rec is None:
+            raise not_found(f"No such pod sandbox: {key}")
+        return rec
+
+    def image(self, ref: str):
+        from node_agent.runtime.images.store import ImageNotFound
+
+        try:
+            return self.images.get(ref)
+        except ImageNotFound:
+            raise not_found(f"No such image: {ref} (registries come in a later release: "
+                            "import it with `ketch runtime load` or `ketch runtime import`)") from None
+
+    # -------------------------------------------------------------- sandboxes
+
+    async def run_sandbox(self, config: pb.PodSandboxConfig, *, sandbox_id: str = "",
+                          implicit_for: str = "", name: str = "", aliases: list[str] | None = None,
+                          ports: list[pb.PortMapping] | None = None) -> SandboxRecord:
+        sandbox_id = sandbox_id or secrets.token_hex(32)
+        network = "none" if config.netns_path else (config.network or "bridge")
+        if network != "host" and network != "none" and self.networks is None:
+            raise precondition("this daemon runs without networking (--network none): use --network none")
+        if network not in ("host", "none"):
+            self.networks.get(network)  # NOT_FOUND early, before anything is made
+        hostname = config.hostname or sandbox_id[:12]
+        files_dir = self.root / "sandboxes" / sandbox_id
+        files_dir.mkdir(parents=True, exist_ok=True)
+        # "host": the daemon's own namespace (each shim opens /proc/self/ns/net, the one it inherited)
+        # config.netns_path: the caller made that namespace and wires it (the cluster)
+        host_netns = "/proc/self/ns/net" if network == "host" else (config.netns_path or None)
+        sb = await self.sandboxes.create(sandbox_id, hostname, netns=host_netns)
+        netns_path = _sandbox_netns_path(sb)
+        rec = SandboxRecord(
+            id=sandbox_id, name=config.name or name or sandbox_id[:12], created_at=time.time_ns(),
+            config=_msg_dict(config), hostname=hostname, network=network, netns_path=netns_path,
+            files_dir=str(files_dir), implicit_for=implicit_for, labels=dict(config.labels),
+            annotations=dict(config.annotations), extra_hosts=list(config.extra_hosts),
+        )
+        self.records.put_sandbox(rec)
+        try:
+            if network not in ("host", "none"):
+                await asyncio.to_thread(self.networks.connect, sandbox_id, netns_path, network,
+                                        name=name or rec.name, aliases=aliases or [])
+                wanted = [portmap.PortMapping(p.protocol or "tcp", p.container_port, p.host_port, p.host_ip)
+                          for p in list(config.port_mappings) + list(ports or [])]
+                if wanted:
+                    await asyncio.to_thread(self.networks.publish, sandbox_id, wanted)
+            elif network == "none":
+                from node_agent.network import bridge
+
+                await asyncio.to_thread(bridge.loopback_up, netns_path)
+            await self._write_sandbox_files(rec)
+            if network not in ("host", "none"):
+                await self._refresh_peer_hosts(network, exclude=sandbox_id)
+        except BaseException:
+            await self.remove_sandbox(sandbox_id, force=True)
+            raise
+        log.info("sandbox ready", extra={"sandbox": sandbox_id, "network": network})
+        return rec
+
+    def sandbox_network(self, rec: SandboxRecord) -> pb.PodSandboxNetworkStatus:
+        status = pb.PodSandboxNetworkStatus(network=rec.network)
+        if self.networks is None:
+            return status
+        ep = self.networks.endpoint(rec.id)
+        if ep and ep.interfaces:
+            first = ep.interfaces[0]
+            status.ip, status.gateway = first.ip, first.gateway
+            status.prefix_length, status.mac_address = first.prefix_length, first.mac_address
+            for iface in ep.interfaces[1:]:
+                status.extra_ips[iface.network] = iface.ip
+        return status
+
+    def sandbox_ports(self, rec: SandboxRecord) -> list[pb.PublishedPort]:
+        if self.networks is None:
+            return []
+        ep = self.networks.endpoint(rec.id)
+        if not ep:
+            return []
+        return [pb.PublishedPort(protocol=p.protocol, container_port=p.container_port,
+                                 host_port=p.host_port, host_ip=p.host_ip) for p in ep.ports]
+
+    async def _write_sandbox_files(self, rec: SandboxRecord) -> None:
+        files = Path(rec.files_dir)
+        own: list[str] = []
+        peers: list[tuple[str, list[str]]] = []
+        if self.networks is not None and rec.network not in ("host", "none"):
+            ep = self.networks.endpoint(rec.id)
+            if ep:
+                own = [i.ip for i in ep.interfaces]
+                for iface in ep.interfaces:
+                    if iface.network != "bridge":  # like Docker: names resolve on user networks only
+                        peers += self.networks.peers(iface.network)
+        if rec.network == "host":
+            text = Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else ""
+        else:
+            text = hostfiles.render_hosts(rec.hostname, own, peers, rec.extra_hosts)
+        hostfiles.write_in_place(files / "hosts", text)
+        hostfiles.write_in_place(files / "hostname", rec.hostname + "\n")
+        hostfiles.write_in_place(files / "resolv.conf", hostfiles.render_resolv_conf())
+
+    async def _refresh_peer_hosts(self, network: str, exclude: str = "") -> None:
+        """Someone joined or left a user network: every member's /etc/hosts is rewritten."""
+        if network == "bridge" or self.networks is None:
+            return
+        for sb in list(self.records.sandboxes.values()):
+            if sb.id == exclude:
+                continue
+            ep = self.networks.endpoint(sb.id)
+            if ep and any(i.network == network for i in ep.interfaces):
+                await self._write_sandbox_files(sb)
+
+    async def stop_sandbox(self, sandbox_id: str) -> None:
+        rec = self.sandbox(sandbox_id)
+        for c in list(self.records.containers.values()):
+            if c.sandbox_id == rec.id and self._state(c.id) == "running":
+                await self.stop(c.id, 10)
+        rec.state = "notready"
+        self.records.put_sandbox(rec)
+
+    async def remove_sandbox(self, sandbox_id: str, *, force: bool = True) -> None:
+        rec = self.records.sandboxes.get(sandbox_id) or self.sandbox(sandbox_id)
+        for c in list(self.records.containers.values()):
+            if c.sandbox_id == rec.id and not c.implicit_sandbox:
+                await self.remove_container(c.id, force=True)
+        networks: list[str] = []
+        if self.networks is not None:
+            ep = self.networks.endpoint(rec.id)
+            networks = [i.network for i in ep.interfaces] if ep else []
+            await asyncio.to_thread(self.networks.release, rec.id)
+        with contextlib.suppress(Exception):
+            await _maybe_await(self.sandboxes.remove(rec.id))
+        self.records.delete_sandbox(rec.id)
+        import shutil
+
+        shutil.rmtree(rec.files_dir, ignore_errors=True)
+        for net in networks:
+            await self._refresh_peer_hosts(net)
+
+    # ------------------------------------------------------------- containers
+
+    async def _reserve_name(self, name: str, container_id: str) -> str:
+        async with self._name_lock:
+            if not name:
+                for _ in range(100):
+                    name = random_name()
+                    if self.records.find_container(name) is None and name not in self._reserved_names:
+                        break
+            if name in self._reserved_names:
+                raise conflict(f'Conflict. The container name "/{name}" is already in use')
+            existing = self.records.find_container(name) if name else None
+            if existing is not None and existing.name == name:
+                raise conflict(f'Conflict. The container name "/{name}" is already in use by container '
+                               f'"{existing.id}". You have to remove (or rename) that container to be '
+                               'able to reuse that name.')
+            self._reserved_names.add(name)
+            return name
+
+    async def create_container(self, req: pb.CreateContainerRequest) -> ContainerRecord:
+        from node_agent.runtime.containers import ContainerSpec, Mount, Resources
+        from node_agent.runtime.linux.users import UserNotFound, resolve_user
+
+        cfg = req.config
+        if not cfg.image:
+            raise invalid("an image is required")
+        container_id = secrets.token_hex(32)
+        name = await self._reserve_name(cfg.name, container_id)
+        made: dict[str, Any] = {}
+        try:
+            image = await asyncio.to_thread(self.image, cfg.image)
+            image_cfg = image.container_config
+            argv, env, working_dir, user = merge_process(image_cfg, cfg)
+            if not argv:
+                raise invalid("no command specified: give one after the image, or use an image with a Cmd")
+            if cfg.tty:
+                env = [e for e in env if not e.startswith("TERM=")] + ["TERM=xterm"]
+            # the sandbox: the one named, or one of its own
+            if req.pod_sandbox_id:
+                sb = self.sandbox(req.pod_sandbox_id)
+                implicit = False
+            else:
+                sbcfg = pb.PodSandboxConfig()
+                if req.HasField("sandbox_config"):
+                    sbcfg.CopyFrom(req.sandbox_config)
+                sbcfg.hostname = sbcfg.hostname or cfg.hostname or container_id[:12]
+                sbcfg.network = sbcfg.network or cfg.network or "bridge"
+                sbcfg.name = sbcfg.name or name
+                sbcfg.extra_hosts.extend(cfg.extra_hosts)
+                sb = await self.run_sandbox(sbcfg, sandbox_id=container_id, implicit_for=container_id,
+                                            name=name, aliases=[container_id[:12]],
+                                            ports=list(cfg.port_mappings))
+                made["sandbox"] = sb.id
+                implicit = True
+            env = [e for e in env if not e.startswith("HOSTNAME=")] + [f"HOSTNAME={sb.hostname}"]
+
+            rootfs = await asyncio.to_thread(self.snapshots.prepare, container_id, image)
+            made["snapshot"] = True
+            try:
+                resolved_user = await asyncio.to_thread(resolve_user, rootfs, user)
+            except UserNotFound as exc:
+                raise invalid(str(exc)) from None
+            if not any(e.startswith("HOME=") for e in env):
+                env.append(f"HOME={resolved_user.home}")
+
+            mounts, anonymous, named = await self._resolve_mounts(cfg, image_cfg, Path(rootfs), container_id)
+            made["anonymous"] = anonymous
+            files = Path(sb.files_dir)
+            destinations = {m["destination"] for m in mounts}
+            for fname in ("hosts", "hostname", "resolv.conf"):
+                if f"/etc/{fname}" not in destinations and (files / fname).exists():
+                    mounts.append({"type": "bind", "source": str(files / fname),
+                                   "destination": f"/etc/{fname}", "read_only": False, "options": []})
+
+            res = cfg.resources
+            resources = Resources(
+                memory_bytes=res.memory_bytes or None,
+                cpu_quota_us=res.cpu_quota_us or None,
+                cpu_period_us=res.cpu_period_us or 100_000,
+                cpu_shares=res.cpu_shares or None,
+                pids_limit=res.pids_limit or None,
+            )
+            log_path = cfg.log_path
+            stop_signal = cfg.stop_signal or image_cfg.get("StopSignal") or "SIGTERM"
+            parse_signal(stop_signal)
+            labels = dict(image_cfg.get("Labels") or {})
+            labels.update(cfg.labels)
+            spec = ContainerSpec(
+                id=container_id, name=name, image=image.id, rootfs=str(rootfs), args=argv, env=env,
+                cwd=working_dir, uid=resolved_user.uid, gid=resolved_user.gid,
+                additional_gids=list(resolved_user.additional_gids), hostname=sb.hostname,
+                tty=cfg.tty, stdin=cfg.stdin, stdin_once=cfg.stdin_once,
+                mounts=[Mount(source=m["source"], destination=m["destination"], type=m["type"],
+                              read_only=m["read_only"], options=list(m["options"])) for m in mounts],
+                resources=resources, read_only_rootfs=cfg.read_only_rootfs,
+                cap_add=list(cfg.cap_add), cap_drop=list(cfg.cap_drop), privileged=cfg.privileged,
+                sandbox_id=sb.id, labels=labels, annotations=dict(cfg.annotations), log_path=log_path,
+                stop_signal=stop_signal,
+            )
+            rec = ContainerRecord(
+                id=container_id, name=name, image=cfg.image, image_id=image.id, sandbox_id=sb.id,
+                implicit_sandbox=implicit, created_at=time.time_ns(), config=_msg_dict(cfg),
+                args=argv, env=env, working_dir=working_dir, user=user, uid=resolved_user.uid,
+                gid=resolved_user.gid, hostname=sb.hostname, tty=cfg.tty, stdin=cfg.stdin,
+                mounts=mounts, log_path=log_path, rootfs=str(rootfs), stop_signal=stop_signal,
+                auto_remove=cfg.auto_remove, anonymous_volumes=anonymous, named_volumes=named,
+                labels=labels, annotations=dict(cfg.annotations),
+            )
+            self.records.put_container(rec)
+            made["record"] = True
+            await self.containers.create(spec)
+            if not rec.log_path:
+                rec.log_path = self.containers.status(container_id).log_path
+                self.records.put_container(rec)
+        except BaseException:
+            await self._undo_create(container_id, made)
+            raise
+        finally:
+            self._reserved_names.discard(name)
+        log.info("container created", extra={"container": container_id, "container_name": name, "image": cfg.image})
+        return rec
+
+    async def _undo_create(self, container_id: str, made: dict) -> None:
+        if made.get("record"):
+            self.records.delete_container(container_id)
+        if made.get("snapshot"):
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.snapshots.remove, container_id)
+        for vol in made.get("anonymous") or []:
+            with contextlib.suppress(Exception):
+                self.volumes.remove(vol, force=True)
+        if made.get("sandbox"):
+            with contextlib.suppress(Exception):
+                await self.remove_sandbox(made["sandbox"])
+
+    async def _resolve_mounts(self, cfg: pb.ContainerConfig, image_cfg: dict, rootfs: Path,
+                              container_id: str) -> tuple[list[dict], list[str], list[str]]:
+        mounts: list[dict] = []
+        anonymous: list[str] = []
+        named: list[str] = []
+        for m in cfg.mounts:
+            if not m.destination.startswith("/"):
+                raise invalid(f"invalid mount destination {m.destination!r}: must be an absolute path")
+            kind = m.type or "bind"
+            entry = {"type": kind, "source": m.source, "destination": m.destination,
+                     "read_only": m.read_only, "options": list(m.options)}
+            if kind == "bind":
+                if not m.source.startswith("/"):
+                    raise invalid(f"invalid bind source {m.source!r}: must be an absolute path")
+                if not os.path.exists(m.source):
+                    raise invalid(f"invalid mount config: bind source path does not exist: {m.source}")
+            elif kind == "volume":
+                fresh = not m.source or not self.volumes.exists(m.source)
+                try:
+                    vol = self.volumes.create(m.source, anonymous=not m.source)
+                except VolumeError as exc:
+                    raise invalid(str(exc)) from None
+                (anonymous if vol.anonymous else named).append(vol.name)
+                if fresh:
+                    await asyncio.to_thread(self._copy_up, vol.name, rootfs, m.destination)
+                entry.update(type="bind", source=vol.mountpoint, volume=vol.name)
+            elif kind == "tmpfs":
+                entry["source"] = "tmpfs"
+            else:
+                raise invalid(f"unknown mount type {kind!r}: bind, volume or tmpfs")
+            mounts.append(entry)
+        taken = {m["destination"].rstrip("/") or "/" for m in mounts}
+        for dest in sorted((image_cfg.get("Volumes") or {}).keys()):
+            if (dest.rstrip("/") or "/") in taken:
+                continue
+            vol = self.volumes.create("", anonymous=True, labels={"ketch.container": container_id})
+            anonymous.append(vol.name)
+            await asyncio.to_thread(self._copy_up, vol.name, rootfs, dest)
+            mounts.append({"type": "bind", "source": vol.mountpoint, "destination": dest,
+                           "read_only": False, "options": [], "volume": vol.name})
+        return mounts, anonymous, named
+
+    def _copy_up(self, volume: str, rootfs: Path, destination: str) -> None:
+        source = rootfs / destination.lstrip("/")
+        try:
+            resolved = source.resolve()
+            if str(resolved).startswith(str(rootfs.resolve())):
+                self.volumes.copy_up(volume, resolved)
+        except OSError as exc:
+            log.warning("volume copy-up failed", extra={"volume": volume, "error": str(exc)})
+
+    def _state(self, container_id: str) -> str:
+        try:
+            return self.containers.status(container_id).state
+        except Exception:
+            return "unknown"
+
+    async def start(self, key: str) -> None:
+        rec = self.container(key)
+        await self.containers.start(rec.id)
+        if rec.auto_remove:
+            self._watch_auto_remove(rec.id)
+
+    def _watch_auto_remove(self, container_id: str) -> None:
+        async def remove_when_exited() -> None:
+            try:
+                await self.containers.wait(container_id)
+                for _ in range(2000):  # let attached streams drain the log first (10 s at most)
+                    if not self.attached.get(container_id):
+                        break
+                    await asyncio.sleep(0.005)
+                if container_id in self.records.containers:
+                    await self.remove_container(container_id, force=True, remove_volumes=True)
+            except Exception as exc:  # logged, the container stays for `rm`
+                log.warning("auto-remove failed", extra={"container": container_id, "error": str(exc)})
+
+        self._spawn(remove_when_exited())
+
+    async def stop(self, key: str, timeout: float) -> None:
+        rec = self.container(key)
+        if self._state(rec.id) != "running":
+            return
+        await self.containers.stop(rec.id, timeout)  # the spec carries the stop signal
+
+    async def kill(self, key: str, signal_text: str) -> None:
+        rec = self.container(key)
+        if self._state(rec.id) != "running":
+            raise precondition(f"Container {rec.id[:12]} is not running")
+        await self.containers.kill(rec.id, parse_signal(signal_text))
+
+    async def remove_container(self, key: str, *, force: bool = False, remove_volumes: bool = False) -> None:
+        rec = self.container(key)
+        state = self._state(rec.id)
+        if state == "running" and not force:
+            raise precondition(f"You cannot remove a running container {rec.id}. "
+                               "Stop the container before attempting removal or force remove")
+        await self.containers.remove(rec.id, force=force)
+        await self._cleanup_after_remove(rec, remove_volumes=remove_volumes or rec.auto_remove)
+        log.info("container removed", extra={"container": rec.id, "container_name": rec.name})
+
+    async def _cleanup_after_remove(self, rec: ContainerRecord, *, remove_volumes: bool = True) -> None:
+        self.records.delete_container(rec.id)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.snapshots.remove, rec.id)
+        if remove_volumes:
+            for vol in rec.anonymous_volumes:
+                with contextlib.suppress(VolumeError, OSError):
+                    self.volumes.remove(vol, used_by=self.records.volume_users(vol))
+        if rec.implicit_sandbox and rec.sandbox_id in self.records.sandboxes:
+            await self.remove_sandbox(rec.sandbox_id)
+
+    def status(self, key: str) -> pb.ContainerStatus:
+        rec = self.container(key)
+        st = self.containers.status(rec.id)
+        return self._status_pb(rec, st)
+
+    def _status_pb(self, rec: ContainerRecord, st: Any) -> pb.ContainerStatus:
+        state = getattr(st, "state", "unknown")
+        out = pb.ContainerStatus(
+            id=rec.id, name=rec.name, pod_sandbox_id=rec.sandbox_id,
+            state=STATE_TO_PB.get(state, pb.CONTAINER_UNKNOWN),
+            created_at=getattr(st, "created_at", 0) or rec.created_at,
+            started_at=getattr(st, "started_at", 0) or 0,
+            finished_at=getattr(st, "finished_at", 0) or 0,
+            exit_code=getattr(st, "exit_code", 0) or 0,
+            reason=getattr(st, "reason", "") or "",
+            message=getattr(st, "message", "") or "",
+            image=rec.image, image_ref=rec.image_id, labels=rec.labels, annotations=rec.annotations,
+            log_path=rec.log_path, pid=getattr(st, "pid", 0) or 0, args=rec.args, env=rec.env,
+            working_dir=rec.working_dir, user=rec.user, hostname=rec.hostname, tty=rec.tty,
+            stdin=rec.stdin, rootfs=rec.rootfs, stop_signal=rec.stop_signal,
+        )
+        for m in rec.mounts:
+            out.mounts.add(type=m.get("volume") and "volume" or m["type"], source=m["source"],
+                           destination=m["destination"], read_only=m["read_only"],
+                           options=m.get("options", []))
+        json_format.ParseDict(rec.config, out.config, ignore_unknown_fields=True)
+        sb = self.records.sandboxes.get(rec.sandbox_id)
+        if sb is not None:
+            out.network.CopyFrom(self.sandbox_network(sb))
+            out.ports.extend(self.sandbox_ports(sb))
+        out.status_text = status_text(state, out.exit_code, out.started_at, out.finished_at)
+        return out
+
+    def list_containers(self, flt: pb.ContainerFilter) -> list[pb.Container]:
+        statuses = {st.id: st for st in self.containers.list()}
+        out = []
+        for rec in sorted(self.records.containers.values(), key=lambda r: -r.created_at):
+            st = statuses.get(rec.id)
+            state = getattr(st, "state", "unknown")
+            if not flt.all and state != "running":
+                continue
+            if flt.id and not (rec.id.startswith(flt.id) or rec.name == flt.id.lstrip("/")):
+                continue
+            if flt.pod_sandbox_id and rec.sandbox_id != flt.pod_sandbox_id:
+                continue
+            if any(rec.labels.get(k) != v for k, v in flt.label_selector.items()):
+                continue
+            c = pb.Container(
+                id=rec.id, pod_sandbox_id=rec.sandbox_id, name=rec.name, image=rec.image,
+                image_ref=rec.image_id, state=STATE_TO_PB.get(state, pb.CONTAINER_UNKNOWN),
+                created_at=rec.created_at, labels=rec.labels, annotations=rec.annotations, args=rec.args,
+                status_text=status_text(state, getattr(st, "exit_code", 0) or 0,
+                                        getattr(st, "started_at", 0) or 0, getattr(st, "finished_at", 0) or 0),
+            )
+            sb = self.records.sandboxes.get(rec.sandbox_id)
+            if sb is not None:
+                c.ports.extend(self.sandbox_ports(sb))
+            out.append(c)
+        return out
+
+    def stats(self, rec: ContainerRecord) -> pb.ContainerStats:
+        raw = self.containers.stats(rec.id) or {}
+        res = rec.config.get("resources") or {}
+        return pb.ContainerStats(
+            container_id=rec.id, name=rec.name, timestamp=time.time_ns(),
+            cpu_usage_ns=int(raw.get("cpu_usage_ns", 0) or 0),
+            memory_working_set_bytes=int(raw.get("memory_working_set_bytes", 0) or 0),
+            memory_usage_bytes=int(raw.get("memory_usage_bytes", 0) or 0),
+            memory_limit_bytes=int(raw.get("memory_limit_bytes", 0) or res.get("memory_bytes", 0) or 0),
+            pids=int(raw.get("pids", 0) or 0),
+            pids_limit=int(raw.get("pids_limit", 0) or res.get("pids_limit", 0) or 0),
+        )
+
+
+async def _maybe_await(value):
+    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+        return await value
+    return value
+
+
+def _sandbox_netns_path(sb: Any) -> str:
+    """The bind-mounted network namespace file of a SandboxManager sandbox."""
+    for attr in ("netns_path", "net_path"):
+        value = getattr(sb, attr, None)
+        if value:
+            return str(value)
+    ns = getattr(sb, "ns_paths", None) or getattr(sb, "namespaces", None)
+    if isinstance(ns, dict) and ns.get("net"):
+        return str(ns["net"])
+    ns_dir = getattr(sb, "ns_dir", None)
+    if ns_dir:
+        return str(Path(ns_dir) / "net")
+    raise TypeError(f"cannot find the network namespace path of sandbox {sb!r}")
+
+
+# ------------------------------------------------------------------ errors
+
+
+def _grpc_code(exc: BaseException) -> tuple[grpc.StatusCode, str] | None:
+    from node_agent.runtime.images.store import ImageConflict, ImageNotFound, InvalidImage
+
+    if isinstance(exc, RuntimeError_):
+        return exc.code, str(exc)
+    if isinstance(exc, (ImageNotFound, VolumeNotFound, NetworkNotFound)):
+        return grpc.StatusCode.NOT_FOUND, str(exc)
+    if isinstance(exc, (ImageConflict, VolumeInUse, NetworkInUse)):
+        return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
+    if isinstance(exc, NetworkExists):
+        return grpc.StatusCode.ALREADY_EXISTS, str(exc)
+    if isinstance(exc, (InvalidImage, VolumeError, NetworkError, portmap.PortSpecError, ValueError)):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    if isinstance(exc, KeyError):
+        return grpc.StatusCode.NOT_FOUND, str(exc.args[0] if exc.args else exc)
+    if isinstance(exc, FileNotFoundError):
+        return grpc.StatusCode.NOT_FOUND, str(exc)
+    return None
+
+
+def _manager_code(exc: BaseException) -> tuple[grpc.StatusCode, str] | None:
+    """ContainerManager errors, by class name (its module is imported lazily)."""
+    from node_agent.runtime.containers import ContainerError, ExecTimeout
+    from node_agent.runtime.sandbox import SandboxError
+
+    if isinstance(exc, ExecTimeout):
+        return grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)
+    if isinstance(exc, (ContainerError, SandboxError)):
+        return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
+    return None
+
+
+async def _abort_for(exc: BaseException, context: grpc.aio.ServicerContext, method: str):
+    mapped = _manager_code(exc) or _grpc_code(exc)
+    if mapped is None:
+        log.exception("rpc failed", extra={"method": method})
+        mapped = (grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+    await context.abort(mapped[0], mapped[1])
+
+
+def unary(fn):
+    @functools.wraps(fn)
+    async def wrapper(self, request, context):
+        try:
+            return await fn(self, request, context)
+        except asyncio.CancelledError:
+            raise
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort_for(exc, context, fn.__name__)
+
+    return wrapper
+
+
+def streaming(fn):
+    @functools.wraps(fn)
+    async def wrapper(self, request, context):
+        try:
+            async for item in fn(self, request, context):
+                yield item
+        except asyncio.CancelledError:
+            raise
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort_for(exc, context, fn.__name__)
+
+    return wrapper
+
+
+# ---------------------------------------------------------------- servicers
+
+
+class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    @unary
+    async def Version(self, request, context):
+        return pb.VersionResponse(version=VERSION, runtime_name="ketch", runtime_version=VERSION,
+                                  runtime_api_version=API_VERSION, cgroup_mode=self.rt.cgroup_mode,
+                                  root=str(self.rt.root), pid=os.getpid())
+
+    # sandboxes
+
+    @unary
+    async def RunPodSandbox(self, request, context):
+        rec = await self.rt.run_sandbox(request.config)
+        return pb.RunPodSandboxResponse(pod_sandbox_id=rec.id)
+
+    @unary
+    async def StopPodSandbox(self, request, context):
+        await self.rt.stop_sandbox(request.pod_sandbox_id)
+        return pb.StopPodSandboxResponse()
+
+    @unary
+    async def RemovePodSandbox(self, request, context):
+        if self.rt.records.find_sandbox(request.pod_sandbox_id) is not None:
+            await self.rt.remove_sandbox(self.rt.sandbox(request.pod_sandbox_id).id)
+        return pb.RemovePodSandboxResponse()
+
+    def _sandbox_pb(self, rec: SandboxRecord) -> pb.PodSandbox:
+        out = pb.PodSandbox(
+            id=rec.id, state=pb.SANDBOX_READY if rec.state == "ready" else pb.SANDBOX_NOTREADY,
+            created_at=rec.created_at, netns_path=rec.netns_path, labels=rec.labels,
+            annotations=rec.annotations,
+        )
+        json_format.ParseDict(rec.config, out.config, ignore_unknown_fields=True)
+        out.network.CopyFrom(self.rt.sandbox_network(rec))
+        return out
+
+    @unary
+    async def PodSandboxStatus(self, request, context):
+        return pb.PodSandboxStatusResponse(status=self._sandbox_pb(self.rt.sandbox(request.pod_sandbox_id)))
+
+    @unary
+    async def ListPodSandbox(self, request, context):
+        items = [self._sandbox_pb(s) for s in self.rt.records.sandboxes.values()
+                 if all(s.labels.get(k) == v for k, v in request.label_selector.items())]
+        return pb.ListPodSandboxResponse(items=items)
+
+    # containers
+
+    @unary
+    async def CreateContainer(self, request, context):
+        rec = await self.rt.create_container(request)
+        return pb.CreateContainerResponse(container_id=rec.id)
+
+    @unary
+    async def StartContainer(self, request, context):
+        await self.rt.start(request.container_id)
+        return pb.StartContainerResponse()
+
+    @unary
+    async def StopContainer(self, request, context):
+        await self.rt.stop(request.container_id, float(request.timeout))
+        return pb.StopContainerResponse()
+
+    @unary
+    async def KillContainer(self, request, context):
+        await self.rt.kill(request.container_id, request.signal)
+        return pb.KillContainerResponse()
+
+    @unary
+    async def RemoveContainer(self, request, context):
+        await self.rt.remove_container(request.container_id, force=request.force,
+                                       remove_volumes=request.remove_volumes)
+        return pb.RemoveContainerResponse()
+
+    @unary
+    async def ListContainers(self, request, context):
+        return pb.ListContainersResponse(containers=self.rt.list_containers(request.filter))
+
+    @unary
+    async def ContainerStatus(self, request, context):
+        return pb.ContainerStatusResponse(status=self.rt.status(request.container_id))
+
+    @unary
+    async def WaitContainer(self, request, context):
+        rec = self.rt.container(request.container_id)
+        st = await self.rt.containers.wait(rec.id)
+        return pb.WaitContainerResponse(exit_code=st.exit_code or 0, reason=st.reason or "")
+
+    # exec / attach
+
+    @unary
+    async def ExecSync(self, request, context):
+        rec = self.rt.container(request.container_id)
+        if self.rt._state(rec.id) != "running":
+            raise precondition(f"container {rec.id[:12]} is not running")
+        code, out, err = await self.rt.containers.exec_sync(rec.id, list(request.cmd),
+                                                            float(request.timeout) or None)
+        return pb.ExecSyncResponse(stdout=out, stderr=err, exit_code=code)
+
+    @streaming
+    async def Exec(self, request_iterator, context):
+        first = await anext(request_iterator, None)
+        if first is None or first.WhichOneof("msg") != "start":
+            raise invalid("the first Exec message must be `start`")
+        start = first.start
+        rec = self.rt.container(start.container_id)
+        if self.rt._state(rec.id) != "running":
+            raise precondition(f"container {rec.id[:12]} is not running")
+        if not start.cmd:
+            raise invalid("exec needs a command")
+        proc = await self.rt.containers.exec_stream(
+            rec.id, list(start.cmd), start.tty, start.stdin,
+            **_exec_options(start),
+        )
+        async for msg in _pump(proc, request_iterator, start.size if start.HasField("size") else None):
+            yield msg
+
+    @streaming
+    async def Attach(self, request_iterator, context):
+        first = await anext(request_iterator, None)
+        if first is None or first.WhichOneof("msg") != "start":
+            raise invalid("the first Attach message must be `start`")
+        start = first.start
+        rec = self.rt.container(start.container_id)
+        if start.logs:  # replay what the log holds, then follow it to the exit
+            async for msg in self._stream_log_until_exit(rec, from_start=True):
+                yield msg
+            return
+        state = self.rt._state(rec.id)
+        if state == "exited" or (state == "created" and not start.start_container):
+            raise precondition(f"You cannot attach to a stopped container {rec.id[:12]}, start it first")
+        # attached before the start, so not a byte of output is missed
+        self.rt.attached[rec.id] = self.rt.attached.get(rec.id, 0) + 1
+        try:
+            proc = await self.rt.containers.attach(rec.id, stdin=start.stdin)
+            if start.start_container:
+                try:
+                    await self.rt.start(rec.id)
+                except BaseException:
+                    await proc.close()
+                    raise
+            async for msg in _pump(proc, request_iterator if start.stdin else None,
+                                   start.size if start.HasField("size") else None,
+                                   status=lambda: self.rt.containers.status(rec.id)):
+                yield msg
+        finally:
+            self.rt.attached[rec.id] -= 1
+            if not self.rt.attached[rec.id]:
+                del self.rt.attached[rec.id]
+
+    async def _stream_log_until_exit(self, rec: ContainerRecord, *, from_start: bool):
+        self.rt.attached[rec.id] = self.rt.attached.get(rec.id, 0) + 1
+        done = asyncio.Event()
+        waiter = asyncio.create_task(self.rt.containers.wait(rec.id))
+        waiter.add_done_callback(lambda _t: done.set())
+        try:
+            async for stream, data in tail_log(rec.log_path, done, from_start=from_start):
+                yield pb.StreamResponse(stream=pb.STDERR if stream == "stderr" else pb.STDOUT, data=data)
+            st = await waiter
+            yield pb.StreamResponse(exited=True, exit_code=st.exit_code or 0, reason=st.reason or "")
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+            self.rt.attached[rec.id] -= 1
+            if not self.rt.attached[rec.id]:
+                del self.rt.attached[rec.id]
+
+    # stats, events, logs
+
+    @unary
+    async def ContainerStats(self, request, context):
+        rec = self.rt.container(request.container_id)
+        return pb.ContainerStatsResponse(stats=self.rt.stats(rec))
+
+    @unary
+    async def ListContainerStats(self, request, context):
+        out = []
+        for c in self.rt.list_containers(request.filter):
+            with contextlib.suppress(Exception):
+                out.append(self.rt.stats(self.rt.records.containers[c.id]))
+        return pb.ListContainerStatsResponse(stats=out)
+
+    @streaming
+    async def GetEvents(self, request, context):
+        async for ev in self.rt.containers.events():
+            cid = ev.get("container_id", "")
+            rec = self.rt.records.containers.get(cid)
+            yield pb.ContainerEvent(
+                container_id=cid, type=ev.get("type", ""), timestamp=int(ev.get("timestamp", 0) or 0),
+                name=rec.name if rec else ev.get("name", ""), exit_code=int(ev.get("exit_code", 0) or 0),
+                pod_sandbox_id=rec.sandbox_id if rec else "",
+            )
+
+    @streaming
+    async def ReadLogs(self, request, context):
+        from node_agent.runtime import logs
+
+        rec = self.rt.container(request.container_id)
+        cid = rec.id
+        entries = await asyncio.to_thread(
+            lambda: list(logs.read_entries(rec.log_path, since_ns=request.since or None)))
+        for entry in logs.tail_entries(entries, request.tail if request.tail else -1):
+            yield _log_pb(entry)
+        if not request.follow:
+            return
+        async for entry in _follow_entries(rec.log_path, lambda: self.rt._state(cid) == "running"):
+            yield _log_pb(entry)
+
+
+async def tail_log(path: str, done: asyncio.Event, *, from_start: bool,
+                   poll: float = 0.005) -> AsyncIterator[tuple[str, bytes]]:
+    """(stream, bytes) of a CRI log as it grows, until `done` is set and the file is drained.
+
+    Opens the file before reading anything (so no line slips between a first
+    read and the follow) and follows it across a size rotation.
+    """
+    from node_agent.runtime import logs
+
+    f = None
+    inode = None
+    pending = b""
+    delay = poll
+    try:
+        while True:
+            if f is None:
+                try:
+                    f = open(path, "rb")
+                    inode = os.fstat(f.fileno()).st_ino
+                    if not from_start:
+                        f.seek(0, os.SEEK_END)
+                except FileNotFoundError:
+                    f = None
+            finished = done.is_set()  # read once more after the exit is known
+            chunk = f.read() if f is not None else b""
+            if chunk:
+                delay = poll
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for raw in lines:
+                    entry = logs.parse_line(raw)
+                    if entry is not None:
+                        yield entry.stream, entry.render(False)
+                continue
+            try:
+                current = os.stat(path).st_ino
+            except FileNotFoundError:
+                current = inode
+            if f is not None and current != inode:
+                f.close()
+                f, pending, from_start = None, b"", True
+                continue
+            if finished:
+                return
+            try:
+                await asyncio.wait_for(done.wait(), delay)
+            except TimeoutError:
+                delay = min(delay * 2, 0.1)
+    finally:
+        if f is not None:
+            f.close()
+
+
+def _log_pb(entry) -> pb.LogEntry:
+    return pb.LogEntry(timestamp=entry.time_ns, stream=pb.STDERR if entry.stream == "stderr" else pb.STDOUT,
+                       data=entry.content if entry.partial else entry.content + b"\n", partial=entry.partial)
+
+
+async def _follow_entries(path: str, is_running) -> AsyncIterator:
+    """New log entries after the current end of the file, until the container stops."""
+    from node_agent.runtime import logs
+
+    async for _stream, raw in logs.follow_logs(path, tail=0, follow=True, timestamps=True,
+                                              is_running=is_running, poll_interval=0.05):
+        ts, _, rest = raw.partition(b" ")
+        entry = logs.LogEntry(ts.decode(), _stream, not rest.endswith(b"\n"),
+                              rest[:-1] if rest.endswith(b"\n") else rest)
+        yield entry
+
+
+def _exec_options(start: pb.ExecStart) -> dict:
+    opts: dict[str, Any] = {}
+    if start.env:
+        opts["env"] = [f"{kv.key}={kv.value}" for kv in start.env]
+    if start.working_dir:
+        opts["cwd"] = start.working_dir
+    if start.user:
+        raise invalid("exec --user is not supported yet: the command runs as the container's user")
+    if start.HasField("size"):
+        opts["width"], opts["height"] = start.size.width, start.size.height
+    return opts
+
+
+async def _pump(proc: Any, request_iterator, size: pb.TerminalSize | None, status=None):
+    """Shuttle a ProcessIO: requests (stdin, resize, close) in, output and the exit out."""
+    if size is not None and (size.width or size.height):
+        with contextlib.suppress(Exception):
+            await proc.resize(size.width, size.height)
+
+    async def feed() -> None:
+        if request_iterator is None:
+            return
+        async for req in request_iterator:
+            kind = req.WhichOneof("msg")
+            if kind == "stdin":
+                await proc.write_stdin(req.stdin)
+            elif kind == "resize":
+                await proc.resize(req.resize.width, req.resize.height)
+            elif kind == "close_stdin":
+                await proc.close_stdin()
+
+    feeder = asyncio.create_task(feed())
+    try:
+        while True:
+            item = await proc.read()
+            if not item:
+                break
+            stream, data = item
+            yield pb.StreamResponse(stream=pb.STDERR if stream == "stderr" else pb.STDOUT, data=data)
+        code = await proc.wait()
+        reason = ""
+        if status is not None:
+            with contextlib.suppress(Exception):
+                st = status()
+                if st.state == "exited":
+                    code = st.exit_code if st.exit_code is not None else code
+                    reason = st.reason or ""
+        yield pb.StreamResponse(exited=True, exit_code=code if code is not None else 0, reason=reason)
+    finally:
+        feeder.cancel()
+        with contextlib.suppress(BaseException):
+            await feeder
+        with contextlib.suppress(Exception):
+            await _maybe_await(proc.close())
+
+
+# ---------------------------------------------------------------- images
+
+
+def image_pb(image, *, with_config: bool = True) -> pb.Image:
+    import json
+
+    from node_agent.runtime.images import references
+
+    digests = []
+    for tag in image.repo_tags:
+        with contextlib.suppress(Exception):
+            digests.append(f"{references.parse(tag).name}@{image.digest}")
+    return pb.Image(id=image.id, repo_tags=list(image.repo_tags), repo_digests=digests, size=image.size,
+                    created=image.created or "", layers=list(image.layers), digest=image.digest,
+                    config_json=json.dumps(image.config).encode() if with_config else b"")
+
+
+class ImageServicer(pb_grpc.ImageServiceServicer):
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    @unary
+    async def ListImages(self, request, context):
+        images = await asyncio.to_thread(self.rt.images.list)
+        if request.reference:
+            from node_agent.runtime.images import references
+
+            want = request.reference
+            with contextlib.suppress(Exception):
+                want = str(references.parse(want))
+            images = [i for i in images if any(t == want or t.rsplit(":", 1)[0] == want.rsplit(":", 1)[0]
+                                               for t in i.repo_tags)]
+        return pb.ListImagesResponse(images=[image_pb(i, with_config=False) for i in images])
+
+    @unary
+    async def ImageStatus(self, request, context):
+        image = await asyncio.to_thread(self.rt.image, request.image)
+        return pb.ImageStatusResponse(image=image_pb(image))
+
+    @streaming
+    async def PullImage(self, request, context):
+        from node_agent.runtime.images.store import ImageNotFound
+
+        try:
+            image = await asyncio.to_thread(self.rt.images.get, request.image)
+        except ImageNotFound:
+            raise RuntimeError_(grpc.StatusCode.UNIMPLEMENTED,
+                                f"cannot pull {request.image}: pulling from registries comes in a later "
+                                "release; load it with `ketch runtime load -i image.tar` or "
+                                "`ketch runtime import rootfs.tar --name NAME`") from None
+        yield pb.PullImageProgress(status=f"Image is up to date for {request.image}", image_id=image.id)
+
+    @unary
+    async def RemoveImage(self, request, context):
+        in_use = {rec.image_id for rec in self.rt.records.containers.values()}
+        lines = await asyncio.to_thread(self.rt.images.remove, request.image, force=request.force,
+                                        in_use=in_use)
+        return pb.RemoveImageResponse(deleted=lines)
+
+    @unary
+    async def ImportImage(self, request, context):
+        import json
+
+        path = request.path
+        if not os.path.isabs(path):
+            raise invalid(f"import path must be absolute on the daemon's host: {path!r}")
+        if not os.path.exists(path):
+            raise not_found(f"no such file: {path}")
+        fmt = request.format or ("rootfs" if request.reference else "")
+        if fmt == "rootfs":
+            config = json.loads(request.config_json) if request.config_json else None
+            image = await asyncio.to_thread(self.rt.images.import_rootfs, path, request.reference or None,
+                                            config)
+            images = [image]
+        else:
+            images = await asyncio.to_thread(self.rt.images.import_archive, path)
+        return pb.ImportImageResponse(images=[image_pb(i, with_config=False) for i in images])
+
+    @unary
+    async def ExportImage(self, request, context):
+        if not request.images:
+            raise invalid("give at least one image to export")
+        if not os.path.isabs(request.path):
+            raise invalid(f"export path must be absolute on the daemon's host: {request.path!r}")
+        await asyncio.to_thread(self.rt.images.export, list(request.images), request.path,
+                                fmt=request.format or "docker")
+        return pb.ExportImageResponse()
+
+    @unary
+    async def TagImage(self, request, context):
+        await asyncio.to_thread(self.rt.images.tag, request.source, request.target)
+        return pb.TagImageResponse()
+
+    @unary
+    async def ImageFsInfo(self, request, context):
+        import json
+
+        usage = await asyncio.to_thread(self.rt.images.disk_usage)
+        return pb.ImageFsInfoResponse(mountpoint=str(self.rt.images.root),
+                                      used_bytes=int(usage.get("total_bytes", 0)),
+                                      usage_json=json.dumps(usage))
+
+
+# ---------------------------------------------------------------- volumes
+
+
+class VolumeServicer(pb_grpc.VolumeServiceServicer):
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    def _pb(self, vol) -> pb.Volume:
+        return pb.Volume(name=vol.name, driver=vol.driver, mountpoint=vol.mountpoint,
+                         created_at=vol.created_at, labels=vol.labels, anonymous=vol.anonymous,
+                         used_by=self.rt.records.volume_users(vol.name))
+
+    @unary
+    async def CreateVolume(self, request, context):
+        return self._pb(self.rt.volumes.create(request.name, labels=dict(request.labels)))
+
+    @unary
+    async def ListVolumes(self, request, context):
+        return pb.ListVolumesResponse(volumes=[self._pb(v) for v in self.rt.volumes.list()])
+
+    @unary
+    async def InspectVolume(self, request, context):
+        return self._pb(self.rt.volumes.get(request.name))
+
+    @unary
+    async def RemoveVolume(self, request, context):
+        users = self.rt.records.volume_users(request.name)
+        await asyncio.to_thread(self.rt.volumes.remove, request.name, used_by=users, force=request.force)
+        return pb.RemoveVolumeResponse()
+
+
+# ---------------------------------------------------------------- networks
+
+
+class NetworkServicer(pb_grpc.NetworkServiceServicer):
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    def _nets(self) -> Networks:
+        if self.rt.networks is None:
+            raise precondition("this daemon runs without networking")
+        return self.rt.networks
+
+    def _pb(self, record) -> pb.Network:
+        out = pb.Network(name=record.name, id=record.id, driver="bridge", bridge=record.bridge,
+                         subnet=record.subnet, gateway=record.gateway, created_at=record.created_at,
+                         labels=record.labels, builtin=record.builtin)
+        for ep in self._nets().endpoints():
+            for iface in ep.interfaces:
+                if iface.network == record.name:
+                    sb = self.rt.records.sandboxes.get(ep.owner)
+                    cid = sb.implicit_for if sb and sb.implicit_for else ep.owner
+                    out.endpoints.add(container_id=cid, name=ep.name, ip=iface.ip,
+                                      mac_address=iface.mac_address)
+        return out
+
+    @unary
+    async def CreateNetwork(self, request, context):
+        record = await asyncio.to_thread(self._nets().create, request.name, subnet=request.subnet,
+                                         gateway=request.gateway, labels=dict(request.labels))
+        return self._pb(record)
+
+    @unary
+    async def ListNetworks(self, request, context):
+        nets = [self._pb(r) for r in self._nets().list()]
+        for name in BUILTIN[1:]:
+            nets.append(pb.Network(name=name, id=name, driver=name, builtin=True))
+        return pb.ListNetworksResponse(networks=nets)
+
+    @unary
+    async def InspectNetwork(self, request, context):
+        if request.name in BUILTIN[1:]:
+            return pb.Network(name=request.name, id=request.name, driver=request.name, builtin=True)
+        return self._pb(self._nets().get(request.name))
+
+    @unary
+    async def RemoveNetwork(self, request, context):
+        await asyncio.to_thread(self._nets().remove, request.name)
+        return pb.RemoveNetworkResponse()
+
+    @unary
+    async def ConnectNetwork(self, request, context):
+        rec = self.rt.container(request.container_id)
+        sb = self.rt.records.sandboxes.get(rec.sandbox_id)
+        if sb is None or sb.network in ("host", "none"):
+            raise precondition(f"container {rec.name} has no bridge network to add to")
+        await asyncio.to_thread(self._nets().connect, sb.id, sb.netns_path, request.network,
+                                name=rec.name, aliases=[rec.id[:12]])
+        await self.rt._write_sandbox_files(sb)
+        await self.rt._refresh_peer_hosts(request.network, exclude=sb.id)
+        return pb.ConnectNetworkResponse()
+
+
+def add_services(server: grpc.aio.Server, runtime: Runtime) -> None:
+    pb_grpc.add_RuntimeServiceServicer_to_server(RuntimeServicer(runtime), server)
+    pb_grpc.add_ImageServiceServicer_to_server(ImageServicer(runtime), server)
+    pb_grpc.add_VolumeServiceServicer_to_server(VolumeServicer(runtime), server)
+    pb_grpc.add_NetworkServiceServicer_to_server(NetworkServicer(runtime), server)
