@@ -19,6 +19,7 @@ from ketch.api.schema import (
     Array,
     Boolean,
     Field,
+    FreeForm,
     Integer,
     IntOrString,
     Map,
@@ -896,6 +897,18 @@ NODE_STATUS = Object(
             )
         ),
         "volumesInUse": Field(Array(String())),
+        "volumesAttached": Field(
+            Array(
+                Object(
+                    {"name": Field(String(), required=True), "devicePath": Field(String())},
+                    name=CORE + "AttachedVolume",
+                )
+            )
+        ),
+        # Reported by newer kubelets; kept opaque (Ketch's node agent does not set them).
+        "runtimeHandlers": Field(Array(FreeForm())),
+        "features": Field(FreeForm()),
+        "config": Field(FreeForm()),
     },
     name=CORE + "NodeStatus",
 )

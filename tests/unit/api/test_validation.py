@@ -711,3 +711,78 @@ def test_validation_is_fast_enough_for_thousands_of_pods():
         assert not validate_object(info, obj)
     per_call = (time.perf_counter() - start) / 1000
     assert per_call < 0.002, f"{per_call * 1e6:.0f} us per pod"
+
+
+# --- what kubectl itself generates ----------------------------------------------------------------
+
+# `kubectl create ... --dry-run=client -o json` (kubectl 1.32), verbatim.
+KUBECTL_GENERATED = [
+    {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"creationTimestamp": None, "labels": {"app": "web"}, "name": "web"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "strategy": {},
+            "template": {
+                "metadata": {"creationTimestamp": None, "labels": {"app": "web"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "image": "busybox",
+                            "name": "busybox",
+                            "ports": [{"containerPort": 80}],
+                            "resources": {},
+                        }
+                    ]
+                },
+            },
+        },
+        "status": {},
+    },
+    {
+        "kind": "Job",
+        "apiVersion": "batch/v1",
+        "metadata": {"name": "j", "creationTimestamp": None},
+        "spec": {
+            "template": {
+                "metadata": {"creationTimestamp": None},
+                "spec": {
+                    "containers": [
+                        {"name": "j", "image": "busybox", "command": ["true"], "resources": {}}
+                    ],
+                    "restartPolicy": "Never",
+                },
+            }
+        },
+        "status": {},
+    },
+    {
+        "kind": "Service",
+        "apiVersion": "v1",
+        "metadata": {"name": "np", "creationTimestamp": None, "labels": {"app": "np"}},
+        "spec": {
+            "ports": [{"name": "80-8080", "protocol": "TCP", "port": 80, "targetPort": 8080}],
+            "selector": {"app": "np"},
+            "type": "NodePort",
+        },
+        "status": {"loadBalancer": {}},
+    },
+]
+
+
+@pytest.mark.parametrize("obj", KUBECTL_GENERATED, ids=lambda o: o["kind"])
+def test_manifests_kubectl_generates_are_accepted(obj):
+    from ketch.api.resources import by_kind
+
+    obj = copy.deepcopy(obj)
+    info = by_kind(obj["apiVersion"], obj["kind"])
+    apply_defaults(info, obj)
+    assert validate_object(info, obj) == []
+    # ... and the stored object, read back and PUT unchanged, is still valid as an update.
+    stored = copy.deepcopy(obj)
+    stored["metadata"].update(
+        uid="u", resourceVersion="7", generation=1, creationTimestamp="2024-01-01T00:00:00Z"
+    )
+    assert validate_object(info, copy.deepcopy(stored), old=stored) == []
