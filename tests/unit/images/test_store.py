@@ -180,3 +180,11 @@ def test_index_updates_from_several_processes_are_not_lost(store):
         assert proc.exitcode == 0
     assert len(store.get("base:1").repo_tags) == 1 + 3 * 15
     assert not [f for f in os.listdir(store.root) if f.startswith(".index-")]
+
+
+def test_refused_rootfs_tarball_leaves_no_blobs(store, tmp_path):
+    rootfs = tmp_path / "evil.tar"
+    rootfs.write_bytes(LayerTar().file("ok", b"1").file("../../etc/evil", b"2").build())
+    with pytest.raises(InvalidImage, match="'..'"):
+        store.import_rootfs(rootfs, "evil:1")
+    assert list(store.content.digests()) == [] and store.layers.list() == [] and store.list() == []

@@ -133,6 +133,11 @@ class ImageStore:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, self.index_path)
+            dir_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -357,7 +362,12 @@ class ImageStore:
             "layers": [{"mediaType": media_type, "digest": blob_digest,
                         "size": self.content.size(blob_digest)}],
         }
-        return self.commit_image(canonical_json(manifest_doc), config_bytes, ref)
+        try:
+            return self.commit_image(canonical_json(manifest_doc), config_bytes, ref)
+        except BaseException:
+            with self._locked() as index:  # do not keep the blobs of a refused tarball
+                self._delete_unreferenced_blobs(index, [blob_digest, sha256_digest(config_bytes)])
+            raise
 
     def import_archive(self, path: Path | str) -> list[Image]:
         """A `docker save` archive or an OCI image layout archive (tar or directory)."""
@@ -406,7 +416,11 @@ class ImageStore:
             if deleting:
                 del index["images"][manifest_digest]
                 lines.append(f"Deleted: {image_id}")
-                self._delete_unreferenced_blobs(index, manifest_digest, record)
+        if deleting:
+            # the index no longer names the image (and is on disk) before its data goes
+            candidates = [manifest_digest, record["config"], *record.get("layer_blobs", [])]
+            with self._locked() as index:
+                self._delete_unreferenced_blobs(index, candidates)
                 self._gc_layers(index)
         return lines
 
@@ -420,13 +434,13 @@ class ImageStore:
             return str(ref)
         return None
 
-    def _delete_unreferenced_blobs(self, index: dict, manifest_digest: str, record: dict) -> None:
+    def _delete_unreferenced_blobs(self, index: dict, candidates: list[str]) -> None:
         still_used: set[str] = set()
         for digest, other in index["images"].items():
             still_used.add(digest)
             still_used.add(other["config"])
             still_used.update(other.get("layer_blobs", []))
-        for blob in [manifest_digest, record["config"], *record.get("layer_blobs", [])]:
+        for blob in candidates:
             if blob not in still_used:
                 self.content.delete(blob)
                 self._json_cache.pop(blob, None)
