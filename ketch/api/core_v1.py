@@ -9,6 +9,7 @@ clear "not supported by Ketch" error instead of being silently half-run.
 from __future__ import annotations
 
 from ketch.api.meta_v1 import (
+    DELETE_OPTIONS,
     OBJECT_META,
     condition_fields,
     micro_time,
@@ -630,7 +631,11 @@ POD_SPEC = Object(
         "serviceAccountName": Field(String(format="dns1123-subdomain")),
         "serviceAccount": Field(String("Deprecated alias of serviceAccountName.")),
         "automountServiceAccountToken": Field(Boolean()),
-        "nodeName": Field(String("Set by the scheduler through pods/binding, or by hand.")),
+        "nodeName": Field(
+            String(
+                "Set by the scheduler through pods/binding, or by hand.", format="dns1123-subdomain"
+            )
+        ),
         "hostNetwork": Field(Boolean()),
         "shareProcessNamespace": Field(Boolean()),
         "securityContext": Field(POD_SECURITY_CONTEXT, default={}),
@@ -1158,4 +1163,6 @@ KINDS: dict[str, Object] = {
     "Event": EVENT,
     "ServiceAccount": SERVICE_ACCOUNT,
     "Binding": BINDING,
+    # kubectl sends DELETE bodies as {"kind": "DeleteOptions", "apiVersion": "v1"}.
+    "DeleteOptions": DELETE_OPTIONS,
 }

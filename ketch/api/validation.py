@@ -1241,6 +1241,10 @@ def _validate_service(obj: dict, errs: list[FieldError]) -> None:
     cluster_ips = _l(spec.get("clusterIPs"))
     if cluster_ips and cluster_ip and cluster_ips[0] != cluster_ip:
         errs.append(invalid("spec.clusterIPs[0]", cluster_ips[0], "must be same as `clusterIP`"))
+    for i, ip in enumerate(cluster_ips):
+        if isinstance(ip, str) and ip and ip != "None":
+            for msg in ip_errors(ip):
+                errs.append(invalid(f"spec.clusterIPs[{i}]", ip, msg))
     for i, ip in enumerate(cluster_ips[1:], start=1):
         errs.append(
             invalid(
