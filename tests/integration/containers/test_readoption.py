@@ -1,0 +1,64 @@
+"""Killing the process that holds a ContainerManager leaves every container and
+shim running; a new manager re-adopts them and reports their true state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+DAEMON = r"""
+import asyncio, json, sys
+from node_agent.runtime.containers import ContainerManager, ContainerSpec
+
+async def main(cfg):
+    m = ContainerManager(cfg["state"], cfg["run"], cgroup_parent=cfg["parent"])
+    for cid, args in cfg["containers"].items():
+        await m.create(ContainerSpec(id=cid, rootfs=cfg["rootfs"], args=args))
+        await m.start(cid)
+    print(json.dumps({c.id: c.pid for c in m.list()}), flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main(json.loads(sys.argv[1])))
+"""
+
+
+async def test_daemon_death_leaves_containers_and_recover_readopts(manager, rootfs):
+    cfg = {
+        "state": str(manager.state_root), "run": str(manager.run_root), "parent": manager.cgroup_parent,
+        "rootfs": str(rootfs),
+        "containers": {
+            "ketchlong": ["sh", "-c", "trap 'exit 0' TERM; echo up; while :; do sleep 0.1; done"],
+            "ketchshort": ["sh", "-c", "sleep 1; exit 7"],
+        },
+    }
+    daemon = subprocess.Popen([sys.executable, "-c", DAEMON, json.dumps(cfg)], stdout=subprocess.PIPE)
+    try:
+        line = await asyncio.wait_for(asyncio.to_thread(daemon.stdout.readline), 30)
+        pids = json.loads(line)
+    finally:
+        daemon.send_signal(signal.SIGKILL)
+        daemon.wait()
+
+    assert os.path.exists(f"/proc/{pids['ketchlong']}")      # the container outlived its daemon
+    time.sleep(1.5)                                           # the short one exits while no daemon runs
+
+    await manager.recover()
+    statuses = {s.id: s for s in manager.list()}
+    assert statuses["ketchlong"].state == "running"
+    assert statuses["ketchlong"].pid == pids["ketchlong"]
+    assert statuses["ketchshort"].state == "exited"
+    assert statuses["ketchshort"].exit_code == 7
+
+    # still fully managed: exec, logs, stop, wait
+    code, out, _ = await manager.exec_sync("ketchlong", ["echo", "adopted"], 10)
+    assert (code, out) == (0, b"adopted\n")
+    assert [chunk async for _, chunk in manager.logs("ketchlong")][0] == b"up\n"
+    await manager.stop("ketchlong", timeout=5)
+    status = await asyncio.wait_for(manager.wait("ketchlong"), 10)
+    assert status.exit_code == 0 and status.reason == "Completed"
+    assert not os.path.exists(f"/proc/{pids['ketchlong']}")
