@@ -133,3 +133,13 @@ def test_prepare_is_fast(store, snapshots):
     for i in range(10):
         snapshots.remove(f"fast{i}")
     assert statistics.median(timings) < 0.02, f"prepare median {statistics.median(timings) * 1000:.1f} ms"
+
+
+def test_image_repeating_a_layer_mounts(store, snapshots):
+    marker = LayerTar().file("etc/marker", b"first").build()
+    middle = LayerTar().file("etc/marker", b"middle").file("etc/middle", b"m").build()
+    image = commit_layers(store, [marker, middle, marker], "repeat:1")
+    assert len(set(image.layers)) == 2
+    rootfs = snapshots.prepare("repeat", image)
+    assert (rootfs / "etc/marker").read_bytes() == b"first"  # the top copy wins
+    assert (rootfs / "etc/middle").read_bytes() == b"m"

@@ -65,6 +65,18 @@ def _mount_overlay(target: Path, options: str) -> None:
         raise OSError(err, os.strerror(err))
 
 
+def _top_first_unique(layers: list[str]) -> list[str]:
+    """Top-first lower layers, each once: overlayfs refuses a repeated lowerdir, and applying a
+    layer again at its topmost position already gives everything its lower copy would."""
+    seen: set[str] = set()
+    ordered = []
+    for diff_id in reversed(layers):
+        if diff_id not in seen:
+            seen.add(diff_id)
+            ordered.append(diff_id)
+    return ordered
+
+
 def _umount(target: Path, flags: int = 0) -> int:
     """0 on success, else errno."""
     if _libc.umount2(os.fsencode(str(target)), flags) != 0:
@@ -108,7 +120,7 @@ class OverlaySnapshotter:
         if os.path.ismount(rootfs):
             return rootfs
         self._check_filesystem()
-        lowers = [self._link(diff_id) for diff_id in reversed(image.layers)]  # top first
+        lowers = [self._link(diff_id) for diff_id in _top_first_unique(image.layers)]
         if not lowers:
             raise SnapshotError(errno.EINVAL, f"image {image.id} has no layers to mount")
         for sub in ("upper", "work", "rootfs"):
