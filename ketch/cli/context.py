@@ -15,6 +15,8 @@ class CliContext:
         self._kubeconfig = None
         self._connection = None
         self._client = None
+        self._catalog = None
+        self._catalog_fresh = False
         self.out = sys.stdout
         self.err = sys.stderr
 
@@ -60,6 +62,34 @@ class CliContext:
             seconds = _parse_timeout(str(timeout)) if timeout else 60.0
             self._client = RestClient(self.connection(), timeout=seconds)
         return self._client
+
+    # ------------------------------------------------------------------ resource types
+    def catalog(self, refresh: bool = False):
+        """The server's resource types (discovery, cached on disk as kubectl caches it)."""
+        if self._catalog is None or refresh:
+            from ketch.cli.discovery import load_catalog
+
+            self._catalog = load_catalog(self.client, refresh=refresh)
+            self._catalog_fresh = refresh
+        return self._catalog
+
+    def _lookup(self, find):
+        found = find(self.catalog())
+        if found is None and not self._catalog_fresh:
+            found = find(self.catalog(refresh=True))  # maybe new since the cache was written
+        return found
+
+    def resolve(self, name: str):
+        return self._lookup(lambda c: c.resolve(name))
+
+    def by_kind(self, api_version: str, kind: str):
+        return self._lookup(lambda c: c.by_kind(api_version, kind))
+
+    def in_category(self, category: str) -> list:
+        found = self.catalog().in_category(category)
+        if not found and not self._catalog_fresh:
+            found = self.catalog(refresh=True).in_category(category)
+        return found
 
     def close(self) -> None:
         if self._client is not None:

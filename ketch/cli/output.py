@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ketch.api.resources import ResourceInfo
+from ketch.cli.discovery import ApiResource
 from ketch.cli.errors import CommandError
 
 STRUCTURED = ("yaml", "json", "name")
@@ -23,7 +23,7 @@ def dump_json(obj: object) -> str:
     return json.dumps(obj, indent=4, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def with_type(info: ResourceInfo, obj: dict) -> dict:
+def with_type(info: ApiResource, obj: dict) -> dict:
     """List items come without apiVersion/kind; output shows them as kubectl does."""
     if obj.get("kind") and obj.get("apiVersion"):
         return obj
@@ -34,7 +34,7 @@ def as_list(items: list[dict]) -> dict:
     return {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}
 
 
-def name_of(info: ResourceInfo, obj: dict) -> str:
+def name_of(info: ApiResource, obj: dict) -> str:
     """`-o name`: "pod/web-1", "deployment.apps/web"."""
     prefix = f"{info.kind.lower()}.{info.group}" if info.group else info.kind.lower()
     return f"{prefix}/{obj.get('metadata', {}).get('name', '')}"

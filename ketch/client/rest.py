@@ -112,10 +112,14 @@ class _HttpConnection:
 
     def connect(self) -> None:
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            # bytes: a str host goes through the idna codec (an import of its own)
+            host = self.host.encode("ascii") if self.host.isascii() else self.host
+            sock = socket.create_connection((host, self.port), timeout=self.timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.tls is not None:
-                sock = self.tls.wrap_socket(sock, server_hostname=self.server_name)
+                name = self.server_name
+                name = name.encode("ascii") if name.isascii() else name  # bytes: no idna codec import
+                sock = self.tls.wrap_socket(sock, server_hostname=name)
         except ssl.SSLCertVerificationError as e:
             raise TransportError(
                 f"Unable to connect to the server: tls: failed to verify certificate: {e.verify_message}"

@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
-
+from ketch.cli.flags import Parser
 from ketch.cli.printing import tabulate
 
 
 def discover(client) -> list[dict]:
-    """Every (sub)resource from /api/v1 and each preferred /apis group version."""
+    """Every resource of /api/v1 and each group's preferred version, with its group and version."""
+    from ketch.cli.discovery import fetch_resource_lists
+
     found: list[dict] = []
-    core = client.get("/api")
-    for version in core.get("versions") or []:
-        listing = client.get(f"/api/{version}")
-        for r in listing.get("resources") or []:
-            found.append({**r, "groupVersion": version, "group": ""})
-    groups = client.get("/apis")
-    for g in groups.get("groups") or []:
-        preferred = (g.get("preferredVersion") or {}).get("groupVersion") or (
-            g.get("versions") or [{}])[0].get("groupVersion")
-        if not preferred:
-            continue
-        listing = client.get(f"/apis/{preferred}")
-        for r in listing.get("resources") or []:
-            found.append({**r, "groupVersion": preferred, "group": g.get("name", "")})
+    for listing in fetch_resource_lists(client):
+        gv = listing.get("groupVersion", "v1")
+        group = gv.rpartition("/")[0]
+        found += [{**r, "groupVersion": gv, "group": group} for r in listing.get("resources") or []]
     return found
 
 
 def run(_name: str, argv: list[str], ctx) -> int:
-    p = argparse.ArgumentParser(prog="ketch api-resources", description="Print the supported API resources.")
+    p = Parser(prog="ketch api-resources", description="Print the supported API resources.")
     p.add_argument("--namespaced", choices=["true", "false"])
     p.add_argument("--api-group")
     p.add_argument("--verbs", help="only resources supporting these verbs (comma-separated)")

@@ -6,10 +6,11 @@ import argparse
 import copy
 import json
 
-from ketch.api.resources import ResourceInfo, by_kind
 from ketch.cli import manifests, output
 from ketch.cli.apply_patch import LAST_APPLIED, three_way_merge_patch
+from ketch.cli.discovery import ApiResource
 from ketch.cli.errors import CommandError, status_text, with_source
+from ketch.cli.flags import Parser
 from ketch.cli.targets import path_for
 from ketch.client.rest import MERGE_PATCH, ApiStatusError
 
@@ -20,7 +21,7 @@ CREATE_QUERY = {"fieldManager": "kubectl-create", "fieldValidation": "Strict"}
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
     verb = "Apply a configuration to" if prog == "apply" else "Create"
-    p = argparse.ArgumentParser(prog=f"ketch {prog}", description=f"{verb} resources from files or stdin.")
+    p = Parser(prog=f"ketch {prog}", description=f"{verb} resources from files or stdin.")
     p.add_argument("-f", "--filename", action="append", default=[],
                    help="file, directory or - (stdin); repeatable")
     p.add_argument("-R", "--recursive", action="store_true", help="walk directories given with -f")
@@ -28,8 +29,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
-def resource_for(obj: dict, source: str) -> ResourceInfo:
-    info = by_kind(str(obj.get("apiVersion")), str(obj.get("kind")))
+def resource_for(ctx, obj: dict, source: str) -> ApiResource:
+    info = ctx.by_kind(str(obj.get("apiVersion")), str(obj.get("kind")))
     if info is None:
         name = obj.get("metadata", {}).get("name", "")
         raise CommandError(
@@ -40,7 +41,7 @@ def resource_for(obj: dict, source: str) -> ResourceInfo:
     return info
 
 
-def namespace_for(ctx, info: ResourceInfo, obj: dict) -> str | None:
+def namespace_for(ctx, info: ApiResource, obj: dict) -> str | None:
     """The object's namespace; -n must agree with it, as kubectl insists."""
     if not info.namespaced:
         return None
@@ -72,7 +73,7 @@ def with_last_applied(obj: dict) -> dict:
 def apply_one(ctx, m: manifests.Manifest) -> tuple[str, dict]:
     """Create or patch one object; returns ("created"|"configured"|"unchanged", the object)."""
     manifests.check_object(m.obj, m.source)
-    info = resource_for(m.obj, m.source)
+    info = resource_for(ctx, m.obj, m.source)
     obj = copy.deepcopy(m.obj)
     ns = namespace_for(ctx, info, obj)
     name = obj["metadata"].get("name")
@@ -117,7 +118,7 @@ def apply_one(ctx, m: manifests.Manifest) -> tuple[str, dict]:
 
 def create_one(ctx, m: manifests.Manifest) -> tuple[str, dict]:
     manifests.check_object(m.obj, m.source)
-    info = resource_for(m.obj, m.source)
+    info = resource_for(ctx, m.obj, m.source)
     obj = copy.deepcopy(m.obj)
     ns = namespace_for(ctx, info, obj)
     try:
@@ -146,7 +147,7 @@ def run(name: str, argv: list[str], ctx) -> int:
             ctx.warn(f"error: {e}")
             failed += 1
             continue
-        info = resource_for(obj, m.source)
+        info = resource_for(ctx, obj, m.source)
         if args.output in ("yaml", "json"):
             results.append(obj)
         elif args.output == "name":

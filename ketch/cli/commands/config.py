@@ -12,6 +12,7 @@ import argparse
 import copy
 
 from ketch.cli.errors import CommandError
+from ketch.cli.flags import Parser
 from ketch.cli.printing import tabulate
 from ketch.client import kubeconfig
 
@@ -162,7 +163,7 @@ def delete_context(ctx, args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ketch config", description="Modify and view kubeconfig files.")
+    p = Parser(prog="ketch config", description="Modify and view kubeconfig files.")
     sub = p.add_subparsers(dest="sub", required=True)
     v = sub.add_parser("view", help="show the merged kubeconfig")
     v.add_argument("--raw", action="store_true", help="show secrets")

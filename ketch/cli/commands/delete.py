@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 import time
 
-from ketch.api.resources import ResourceInfo
 from ketch.cli import manifests
 from ketch.cli.commands.apply import namespace_for, resource_for
+from ketch.cli.discovery import ApiResource
 from ketch.cli.errors import CommandError, status_text
+from ketch.cli.flags import Parser
 from ketch.cli.output import name_of
 from ketch.cli.targets import parse_targets, path_for
 from ketch.client.rest import ApiStatusError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ketch delete", description="Delete resources.")
+    p = Parser(prog="ketch delete", description="Delete resources.")
     p.add_argument("args", nargs="*", metavar="TYPE [NAME...] | TYPE/NAME")
     p.add_argument("-f", "--filename", action="append", default=[])
     p.add_argument("-R", "--recursive", action="store_true")
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 class Doomed:
     """One object to delete, and the UID the DELETE answered with (to wait for exactly it)."""
 
-    def __init__(self, info: ResourceInfo, namespace: str | None, name: str):
+    def __init__(self, info: ApiResource, namespace: str | None, name: str):
         self.info, self.namespace, self.name = info, namespace, name
         self.uid = ""
 
@@ -62,11 +63,11 @@ def collect(ctx, args) -> list[Doomed]:
             raise CommandError("when using -f, do not name resources on the command line")
         out = []
         for m in manifests.load(args.filename, recursive=args.recursive):
-            info = resource_for(m.obj, m.source)
+            info = resource_for(ctx, m.obj, m.source)
             ns = namespace_for(ctx, info, m.obj)
             out.append(Doomed(info, ns, m.obj["metadata"]["name"]))
         return out
-    targets = parse_targets(args.args)
+    targets = parse_targets(ctx, args.args)
     out = []
     for info, names in targets:
         ns = None if (args.all_namespaces or not info.namespaced) else ctx.namespace

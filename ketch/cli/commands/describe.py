@@ -7,11 +7,11 @@ the Events that name the object (listed with involvedObject field selectors).
 
 from __future__ import annotations
 
-import argparse
 import re
 
-from ketch.api.resources import ResourceInfo, resolve
+from ketch.cli.discovery import ApiResource
 from ketch.cli.errors import CommandError, status_text
+from ketch.cli.flags import Parser
 from ketch.cli.targets import parse_targets, path_for
 from ketch.client.rest import ApiStatusError, resource_path
 
@@ -169,7 +169,7 @@ def render_events(writer: Writer, events: list[dict] | None) -> None:
         writer.line(1, line)
 
 
-def describe(ctx, info: ResourceInfo, obj: dict) -> str:
+def describe(ctx, info: ApiResource, obj: dict) -> str:
     w = Writer()
     meta = obj.get("metadata", {})
     w.kv(0, "Name", meta.get("name", ""))
@@ -205,16 +205,16 @@ def describe(ctx, info: ResourceInfo, obj: dict) -> str:
 
 
 def run(_name: str, argv: list[str], ctx) -> int:
-    p = argparse.ArgumentParser(prog="ketch describe", description="Show details of resources and their events.")
+    p = Parser(prog="ketch describe", description="Show details of resources and their events.")
     p.add_argument("args", nargs="+", metavar="TYPE [NAME...] | TYPE/NAME")
     p.add_argument("-l", "--selector")
     p.add_argument("-A", "--all-namespaces", action="store_true")
     args = p.parse_args(argv)
-    if len(args.args) == 1 and "/" not in args.args[0] and resolve(args.args[0]) is None:
+    if len(args.args) == 1 and "/" not in args.args[0] and ctx.resolve(args.args[0]) is None:
         raise CommandError(f'the server doesn\'t have a resource type "{args.args[0]}"')
     blocks: list[str] = []
     errors = 0
-    for info, names in parse_targets(args.args):
+    for info, names in parse_targets(ctx, args.args):
         ns = None if (args.all_namespaces or not info.namespaced) else ctx.namespace
         objects: list[dict] = []
         if names:

@@ -8,13 +8,13 @@ resourceVersion that was edited (a conflict says to edit again).
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import subprocess
 import tempfile
 
 from ketch.cli.errors import CommandError, status_text
+from ketch.cli.flags import Parser
 from ketch.cli.output import dump_yaml, name_of, with_type
 from ketch.cli.targets import parse_targets, path_for
 from ketch.client.rest import MERGE_PATCH, ApiStatusError
@@ -104,12 +104,12 @@ def edit_object(ctx, info, obj: dict, output: str) -> int:
 
 
 def run(_name: str, argv: list[str], ctx) -> int:
-    p = argparse.ArgumentParser(prog="ketch edit", description="Edit a resource on the server.")
+    p = Parser(prog="ketch edit", description="Edit a resource on the server.")
     p.add_argument("args", nargs="+", metavar="TYPE NAME | TYPE/NAME")
     p.add_argument("-o", "--output", choices=["name"])
     args = p.parse_args(argv)
     rc = 0
-    for info, names in parse_targets(args.args):
+    for info, names in parse_targets(ctx, args.args):
         if not names:
             raise CommandError("edit needs an object name: ketch edit TYPE NAME")
         ns = ctx.namespace if info.namespaced else None

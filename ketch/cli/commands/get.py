@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from ketch.api.resources import ResourceInfo
 from ketch.cli import output, printing
+from ketch.cli.discovery import ApiResource
 from ketch.cli.errors import CommandError, status_text
+from ketch.cli.flags import Parser
 from ketch.cli.targets import parse_targets, path_for
 from ketch.client.rest import JSON, TABLE_ACCEPT, ApiStatusError
 
@@ -14,7 +15,7 @@ PAGE_SIZE = 500
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ketch get", description="Display one or many resources.")
+    p = Parser(prog="ketch get", description="Display one or many resources.")
     p.add_argument("args", nargs="*", metavar="TYPE[,TYPE] [NAME...] | TYPE/NAME")
     p.add_argument("-o", "--output", help="wide|yaml|json|name|jsonpath=TEMPLATE")
     p.add_argument("-l", "--selector", help="label selector (k=v, k!=v, k in (a,b), !k)")
@@ -34,14 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
 class Fetched:
     """What one resource type answered: a Table (human output) or objects (structured)."""
 
-    def __init__(self, info: ResourceInfo):
+    def __init__(self, info: ApiResource):
         self.info = info
         self.table: dict | None = None
         self.objects: list[dict] = []
         self.resource_version = ""
 
 
-def _namespace(info: ResourceInfo, ctx, all_namespaces: bool) -> str | None:
+def _namespace(info: ApiResource, ctx, all_namespaces: bool) -> str | None:
     if not info.namespaced or all_namespaces:
         return None
     return ctx.namespace
@@ -57,7 +58,7 @@ def _merge_table(fetched: Fetched, answer: dict) -> None:
         fetched.table.setdefault("rows", []).extend(answer.get("rows") or [])
 
 
-def fetch(ctx, info: ResourceInfo, names: list[str], args, human: bool,
+def fetch(ctx, info: ApiResource, names: list[str], args, human: bool,
           errors: list[str]) -> Fetched:
     client = ctx.client
     accept = TABLE_ACCEPT if human else JSON
@@ -141,7 +142,7 @@ def _no_resources(ctx, targets, args) -> None:
 def run(_name: str, argv: list[str], ctx) -> int:
     args = build_parser().parse_args(argv)
     output.check_format(args.output)
-    targets = parse_targets(args.args)
+    targets = parse_targets(ctx, args.args)
     human = args.output in (None, "wide")
     explicit_all = any(a.split(",").count("all") for a in args.args[:1])
     by_name_form = any("/" in a for a in args.args)
@@ -163,7 +164,7 @@ def run(_name: str, argv: list[str], ctx) -> int:
     return 1 if errors else 0
 
 
-def watch(ctx, info: ResourceInfo, names: list[str], args, human: bool) -> int:
+def watch(ctx, info: ApiResource, names: list[str], args, human: bool) -> int:
     """List (unless --watch-only), then print every change until interrupted."""
     if len(names) > 1:
         raise CommandError("you may only watch a single resource by name")
@@ -238,7 +239,7 @@ def watch(ctx, info: ResourceInfo, names: list[str], args, human: bool) -> int:
         # the server ended the watch (timeout or restart): resume where we were
 
 
-def _print_event_object(ctx, info: ResourceInfo, args, obj: dict) -> None:
+def _print_event_object(ctx, info: ApiResource, args, obj: dict) -> None:
     obj = output.with_type(info, obj)
     if args.output == "name":
         ctx.print(output.name_of(info, obj))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ketch.cli.flags import Parser
+
 
 def build_parser(name: str) -> argparse.ArgumentParser:
     if name == "up":
@@ -12,7 +14,7 @@ def build_parser(name: str) -> argparse.ArgumentParser:
                 "then merge an admin context named \"ketch\" into your kubeconfig and make it current.")
     else:
         desc = "Stop the daemons `ketch up` started (by their recorded pids); state is kept."
-    p = argparse.ArgumentParser(prog=f"ketch {name}", description=desc)
+    p = Parser(prog=f"ketch {name}", description=desc)
     p.add_argument("--state-dir", type=Path, default=None,
                    help="keep state, pid files and logs under DIR (default /var/lib/ketch, "
                         "/run/ketch, /var/log/ketch)")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 
 from ketch.cli.errors import CommandError, status_text
+from ketch.cli.flags import Parser
 from ketch.cli.output import name_of
 from ketch.cli.targets import parse_targets, path_for
 from ketch.client.rest import MERGE_PATCH, ApiStatusError
 
 
 def build_parser(verb: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"ketch {verb}", description=f"Update the {verb}s on resources.")
+    p = Parser(prog=f"ketch {verb}", description=f"Update the {verb}s on resources.")
     p.add_argument("args", nargs="+", metavar="TYPE NAME|TYPE/NAME KEY=VAL|KEY-")
     p.add_argument("--overwrite", action="store_true", help="allow changing an existing value")
     p.add_argument("-l", "--selector")
@@ -48,7 +49,7 @@ def run(verb: str, argv: list[str], ctx) -> int:
     field = "labels" if verb == "label" else "annotations"
     past = "labeled" if verb == "label" else "annotated"
     resource_args, sets, removes = split_changes(args.args)
-    targets = parse_targets(resource_args)
+    targets = parse_targets(ctx, resource_args)
     client = ctx.client
     objects: list[tuple] = []
     for info, names in targets:

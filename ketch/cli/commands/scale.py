@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
-
 from ketch.cli.errors import CommandError
+from ketch.cli.flags import Parser
 from ketch.cli.output import name_of
 from ketch.cli.targets import parse_targets, path_for
 from ketch.client.rest import MERGE_PATCH
 
 
 def run(_name: str, argv: list[str], ctx) -> int:
-    p = argparse.ArgumentParser(prog="ketch scale", description="Set a new size for a deployment or replica set.")
+    p = Parser(prog="ketch scale", description="Set a new size for a deployment or replica set.")
     p.add_argument("args", nargs="+", metavar="TYPE NAME | TYPE/NAME")
     p.add_argument("--replicas", type=int, required=True)
     p.add_argument("--current-replicas", type=int, default=-1,
@@ -19,7 +18,7 @@ def run(_name: str, argv: list[str], ctx) -> int:
     args = p.parse_args(argv)
     if args.replicas < 0:
         raise CommandError("The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0")
-    for info, names in parse_targets(args.args):
+    for info, names in parse_targets(ctx, args.args):
         if "scale" not in info.subresources:
             raise CommandError(f"{info.group_resource} cannot be scaled: it has no scale subresource")
         if not names:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+
+from ketch.cli.flags import Parser
 
 CLIENT_VERSION = "v0.1.0"
 
 
 def run(_name: str, argv: list[str], ctx) -> int:
-    p = argparse.ArgumentParser(prog="ketch version", description="Print client and server versions.")
+    p = Parser(prog="ketch version", description="Print client and server versions.")
     p.add_argument("--client", action="store_true", help="the client version only")
     p.add_argument("-o", "--output", choices=["json", "yaml"])
     args = p.parse_args(argv)
