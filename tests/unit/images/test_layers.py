@@ -161,8 +161,8 @@ def test_busybox_size_layer_unpacks_fast(memory_dir):
     store = LayerStore(memory_dir)
     best = float("inf")
     for _attempt in range(3):
-        started = time.perf_counter()
+        started = time.process_time()  # CPU time: other test suites may share the cores
         info = store.unpack(io.BytesIO(data))
-        best = min(best, time.perf_counter() - started)
+        best = min(best, time.process_time() - started)
         store.remove(info.diff_id)
     assert best < 0.1, f"unpacking a busybox-size layer took {best * 1000:.0f} ms"

@@ -188,3 +188,18 @@ def test_refused_rootfs_tarball_leaves_no_blobs(store, tmp_path):
     with pytest.raises(InvalidImage, match="'..'"):
         store.import_rootfs(rootfs, "evil:1")
     assert list(store.content.digests()) == [] and store.layers.list() == [] and store.list() == []
+
+
+def test_only_stale_temporaries_are_cleaned_at_start(tmp_path):
+    root = tmp_path / "images"
+    ImageStore(root)
+    old_blob, fresh_blob = root / "blobs/tmp/ingest-old", root / "blobs/tmp/ingest-fresh"
+    old_layer = root / "layers/tmp-old"
+    for path in (old_blob, fresh_blob):
+        path.write_bytes(b"partial")
+    (old_layer / "fs").mkdir(parents=True)
+    for path in (old_blob, old_layer):
+        os.utime(path, (0, 0))
+    ImageStore(root)
+    assert not old_blob.exists() and not old_layer.exists()
+    assert fresh_blob.exists()  # may belong to an ingest running in another process

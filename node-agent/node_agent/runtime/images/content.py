@@ -119,10 +119,11 @@ class ContentStore:
             if _DIGEST.match("sha256:" + entry.name):
                 yield "sha256:" + entry.name
 
-    def clean_temp(self) -> None:
-        """Remove interrupted ingests (call at start-up, when no ingest can be running)."""
+    def clean_temp(self, older_than: float | None = None) -> None:
+        """Remove interrupted ingests (all, or those last written before `older_than`)."""
         for entry in os.scandir(self.tmp):
-            os.unlink(entry.path)
+            if older_than is None or entry.stat().st_mtime < older_than:
+                os.unlink(entry.path)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -469,9 +469,12 @@ class LayerStore:
         _remove_tree(doomed)
         return True
 
-    def clean_temp(self) -> None:
+    def clean_temp(self, older_than: float | None = None) -> None:
+        """Remove interrupted unpacks (all, or those started before `older_than`)."""
         for entry in os.scandir(self.root):
-            if entry.name.startswith("tmp-"):
+            if not entry.name.startswith("tmp-"):
+                continue
+            if older_than is None or entry.stat(follow_symlinks=False).st_mtime < older_than:
                 _remove_tree(Path(entry.path))
 
 

@@ -112,6 +112,17 @@ class ImageStore:
         self._thread_lock = threading.RLock()
         self._lock_depth = 0
         self._json_cache: dict[str, dict] = {}
+        self._remove_stale_temp()
+
+    def _remove_stale_temp(self, max_age: float = 3600.0) -> None:
+        """Leftovers of interrupted ingests and unpacks; only old ones, as another process
+        (the daemon, a CLI command) may be writing right now."""
+        cutoff = time.time() - max_age
+        self.content.clean_temp(older_than=cutoff)
+        self.layers.clean_temp(older_than=cutoff)
+        for entry in os.scandir(self.root):
+            if entry.name.startswith(".index-") and entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
 
     # ------------------------------------------------------------------ index
 
