@@ -578,6 +578,20 @@ def _validate_metadata(info: ResourceInfo, meta: dict, path: str, errs: list[Fie
         for msg in dns1123_label_errors(namespace):
             errs.append(invalid(_join(path, "namespace"), namespace, msg))
     _validate_annotations_size(meta.get("annotations"), _join(path, "annotations"), errs)
+    controllers = [
+        ref
+        for ref in _l(meta.get("ownerReferences"))
+        if isinstance(ref, dict) and ref.get("controller")
+    ]
+    if len(controllers) > 1:
+        names = ", ".join(f"{r.get('kind')}/{r.get('name')}" for r in controllers)
+        errs.append(
+            invalid(
+                _join(path, "ownerReferences"),
+                _l(meta.get("ownerReferences")),
+                f'Only one reference can have Controller set to true. Found "true" in references for {names}',
+            )
+        )
 
 
 def _validate_annotations_size(annotations: Any, path: str, errs: list[FieldError]) -> None:
@@ -682,6 +696,9 @@ def _validate_field_ref(ref: dict, path: str, errs: list[FieldError], *, env: bo
         errs.append(not_supported(_join(path, "apiVersion"), api_version, ["v1"]))
 
 
+_STANDARD_CONTAINER_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage"})
+
+
 def _validate_container(
     c: dict,
     path: str,
@@ -772,9 +789,20 @@ def _validate_container(
         _one_of(
             src, ("configMapRef", "secretRef"), spath, errs, "source (configMapRef or secretRef)"
         )
-    # resources: limits >= requests
+    # resources: known names, limits >= requests
     resources = _d(c.get("resources"))
     limits, requests = _d(resources.get("limits")), _d(resources.get("requests"))
+    for kind, amounts in (("limits", limits), ("requests", requests)):
+        for res in amounts:
+            if res not in _STANDARD_CONTAINER_RESOURCES and not res.startswith("hugepages-"):
+                if "/" not in res:
+                    errs.append(
+                        invalid(
+                            f"{path}.resources.{kind}[{res}]",
+                            res,
+                            "must be a standard resource type or fully qualified",
+                        )
+                    )
     for res, req in requests.items():
         if res in limits:
             lq, rq = _quantity(limits[res]), _quantity(req)

@@ -786,3 +786,26 @@ def test_manifests_kubectl_generates_are_accepted(obj):
         uid="u", resourceVersion="7", generation=1, creationTimestamp="2024-01-01T00:00:00Z"
     )
     assert validate_object(info, copy.deepcopy(stored), old=stored) == []
+
+
+def test_resource_names_must_be_standard_or_qualified():
+    obj = pod()
+    obj["spec"]["containers"][0]["resources"] = {
+        "limits": {"gpu": 1, "example.com/gpu": 1, "hugepages-2Mi": "4Mi", "memory": "1Gi"}
+    }
+    err = only(errors("po", obj))
+    assert err.field == "spec.containers[0].resources.limits[gpu]"
+    assert "standard resource type or fully qualified" in err.message
+
+
+def test_only_one_controller_owner():
+    obj = pod()
+    refs = [
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": n, "uid": n, "controller": True}
+        for n in ("a", "b")
+    ]
+    obj["metadata"]["ownerReferences"] = refs
+    err = only(errors("po", obj))
+    assert err.field == "metadata.ownerReferences" and "Only one reference" in err.message
+    refs[1]["controller"] = False
+    assert errors("po", obj) == []
