@@ -166,3 +166,30 @@ def test_busybox_size_layer_unpacks_fast(memory_dir):
         best = min(best, time.process_time() - started)
         store.remove(info.diff_id)
     assert best < 0.1, f"unpacking a busybox-size layer took {best * 1000:.0f} ms"
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="zstd is not installed")
+def test_zstd_layer(tmp_path):
+    import subprocess
+
+    tar = LayerTar().file("z", b"zstd content").build()
+    compressed = subprocess.run(["zstd", "-q", "-c"], input=tar, capture_output=True, check=True).stdout
+    assert compressed[:4] == b"\x28\xb5\x2f\xfd"
+    dest, info = _extract(tmp_path, compressed)
+    assert info.diff_id == "sha256:" + hashlib.sha256(tar).hexdigest()
+    assert (dest / "z").read_bytes() == b"zstd content"
+
+
+def test_implied_parents_are_0755_whatever_the_umask(tmp_path):
+    previous = os.umask(0o077)
+    try:
+        dest, _ = _extract(tmp_path, LayerTar().file("a/b/c", b"1").opaque("x/y").build())
+    finally:
+        os.umask(previous)
+    for directory in ("a", "a/b", "x", "x/y"):
+        assert stat.S_IMODE(os.stat(dest / directory).st_mode) == 0o755
+
+
+def test_parent_that_is_a_file_is_refused(tmp_path):
+    with pytest.raises(UnsafeLayer, match="not a directory"):
+        _extract(tmp_path, LayerTar().file("a", b"file").file("a/b", b"x").build())

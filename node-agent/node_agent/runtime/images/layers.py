@@ -210,11 +210,24 @@ class LayerExtractor:
     def _ensure_parent(self, rel: str) -> str:
         parent_rel = os.path.dirname(rel)
         parent = os.path.join(self.dest, parent_rel) if parent_rel else self.dest
-        try:
-            os.makedirs(parent, mode=0o755, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise UnsafeLayer(f"layer entry {rel!r}: a parent is not a directory") from None
+        if not os.path.isdir(parent):
+            self._make_parents(parent_rel, rel)
         return parent
+
+    def _make_parents(self, parent_rel: str, rel: str) -> None:
+        """Directories the tar implies but does not list: root-owned 0755, whatever the umask."""
+        path = self.dest
+        for part in parent_rel.split("/"):
+            path = os.path.join(path, part)
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                if not os.path.isdir(path) or os.path.islink(path):
+                    raise UnsafeLayer(f"layer entry {rel!r}: a parent is not a directory") from None
+                continue
+            except NotADirectoryError:
+                raise UnsafeLayer(f"layer entry {rel!r}: a parent is not a directory") from None
+            os.chmod(path, 0o755)
 
     def _clear(self, path: str, rel: str, keep_dir: bool = False) -> None:
         """Remove whatever is at path (a later entry replaces an earlier one)."""
@@ -326,7 +339,8 @@ class LayerExtractor:
         parent_rel = os.path.dirname(rel)
         parent = os.path.join(self.dest, parent_rel) if parent_rel else self.dest
         if base == OPAQUE_MARKER:
-            os.makedirs(parent, mode=0o755, exist_ok=True)
+            if not os.path.isdir(parent):
+                self._make_parents(parent_rel, rel)
             os.setxattr(parent, self.opaque_xattr, b"y", follow_symlinks=False)
             return
         if base.startswith(META_PREFIX):
@@ -429,7 +443,8 @@ class LayerStore:
         work = Path(tempfile.mkdtemp(dir=self.root, prefix="tmp-"))
         try:
             fs = work / "fs"
-            fs.mkdir(mode=0o755)
+            fs.mkdir()
+            os.chmod(fs, 0o755)
             started = time.monotonic()
             info = extract_tar(blob, fs)
             if expected_diff_id is not None and info.diff_id != expected_diff_id:

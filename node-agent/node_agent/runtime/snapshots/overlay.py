@@ -125,6 +125,10 @@ class OverlaySnapshotter:
             raise SnapshotError(errno.EINVAL, f"image {image.id} has no layers to mount")
         for sub in ("upper", "work", "rootfs"):
             (directory / sub).mkdir(parents=True, exist_ok=True)
+        # the merged root directory takes its owner and mode from upper: match the image's root
+        top = os.stat(self.images.layers.path(image.layers[-1]))
+        os.chown(directory / "upper", top.st_uid, top.st_gid)
+        os.chmod(directory / "upper", stat.S_IMODE(top.st_mode))
         lease = self._lease_name(key)
         self.images.add_lease(lease, list(image.layers))
         meta = {"key": key, "image": image.id, "layers": list(image.layers)}
