@@ -43,11 +43,13 @@ DEPLOYMENT_STRATEGY = Object(
                         )
                     ),
                 },
+                description="Limits of a Deployment rolling update.",
                 name=APPS + "RollingUpdateDeployment",
             )
         ),
     },
     retain_keys=True,
+    description="How old pods are replaced by new ones.",
     name=APPS + "DeploymentStrategy",
 )
 
@@ -65,6 +67,7 @@ DEPLOYMENT = top_level(
             "paused": Field(Boolean()),
             "progressDeadlineSeconds": Field(Integer(minimum=1), default=600),
         },
+        description="The desired state of a Deployment.",
         name=APPS + "DeploymentSpec",
     ),
     status=Object(
@@ -79,6 +82,7 @@ DEPLOYMENT = top_level(
             "conditions": _conditions("DeploymentCondition", update_time=True),
             "collisionCount": _count(),
         },
+        description="Observed state of a Deployment, written by the deployment controller (kubectl rollout status reads it).",
         name=APPS + "DeploymentStatus",
     ),
     spec_required=True,
@@ -94,6 +98,7 @@ REPLICA_SET = top_level(
             "selector": Field(LABEL_SELECTOR, required=True),
             "template": Field(POD_TEMPLATE_SPEC),
         },
+        description="The desired state of a ReplicaSet.",
         name=APPS + "ReplicaSetSpec",
     ),
     status=Object(
@@ -106,6 +111,7 @@ REPLICA_SET = top_level(
             "observedGeneration": Field(Integer(format="int64")),
             "conditions": _conditions("ReplicaSetCondition"),
         },
+        description="Observed state of a ReplicaSet, written by the replicaset controller.",
         name=APPS + "ReplicaSetStatus",
     ),
     spec_required=True,
@@ -117,10 +123,12 @@ DAEMON_SET_UPDATE_STRATEGY = Object(
         "rollingUpdate": Field(
             Object(
                 {"maxUnavailable": Field(IntOrString()), "maxSurge": Field(IntOrString())},
+                description="Limits of a DaemonSet rolling update.",
                 name=APPS + "RollingUpdateDaemonSet",
             )
         ),
     },
+    description="How pods are replaced when the template changes: RollingUpdate or OnDelete.",
     name=APPS + "DaemonSetUpdateStrategy",
 )
 
@@ -135,6 +143,7 @@ DAEMON_SET = top_level(
             "minReadySeconds": Field(Integer(minimum=0)),
             "revisionHistoryLimit": Field(Integer(minimum=0), default=10),
         },
+        description="The desired behaviour of a DaemonSet: which pods, updated how.",
         name=APPS + "DaemonSetSpec",
     ),
     status=Object(
@@ -150,6 +159,7 @@ DAEMON_SET = top_level(
             "collisionCount": _count(),
             "conditions": _conditions("DaemonSetCondition"),
         },
+        description="Observed state of a DaemonSet, written by the daemonset controller.",
         name=APPS + "DaemonSetStatus",
     ),
     spec_required=True,

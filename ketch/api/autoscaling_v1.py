@@ -10,6 +10,7 @@ SCALE = top_level(
     "The replica count of a scalable resource.",
     spec=Object(
         {"replicas": Field(Integer("Desired replicas.", minimum=0))},
+        description="The desired replica count.",
         name="io.k8s.api.autoscaling.v1.ScaleSpec",
     ),
     status=Object(
@@ -17,6 +18,7 @@ SCALE = top_level(
             "replicas": Field(Integer(minimum=0), required=True),
             "selector": Field(String("Label selector of the pods, in string form.")),
         },
+        description="The observed replica count and the pods' selector.",
         name="io.k8s.api.autoscaling.v1.ScaleStatus",
     ),
 )

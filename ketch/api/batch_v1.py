@@ -37,6 +37,7 @@ JOB_SPEC = Object(
         "successPolicy": _NOT_IN_KETCH,
         "managedBy": _NOT_IN_KETCH,
     },
+    description="The desired behaviour of a Job.",
     name=BATCH + "JobSpec",
 )
 
@@ -65,6 +66,7 @@ JOB_STATUS = Object(
             )
         ),
     },
+    description="Observed state of a Job, written by the job controller.",
     name=BATCH + "JobStatus",
 )
 

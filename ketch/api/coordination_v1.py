@@ -18,6 +18,7 @@ LEASE = top_level(
             "strategy": Field(String()),
             "preferredHolder": Field(String()),
         },
+        description="Who holds the lease, and until when.",
         name="io.k8s.api.coordination.v1.LeaseSpec",
     ),
 )

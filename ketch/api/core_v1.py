@@ -53,6 +53,7 @@ OBJECT_REFERENCE = Object(
 
 LOCAL_OBJECT_REFERENCE = Object(
     {"name": Field(String("Name of the referent in the same namespace."))},
+    description="The name of an object in the same namespace.",
     name=CORE + "LocalObjectReference",
 )
 
@@ -110,10 +111,18 @@ ENV_VAR = Object(
             Object(
                 {
                     "configMapKeyRef": Field(
-                        Object(dict(KEY_SELECTOR), name=CORE + "ConfigMapKeySelector")
+                        Object(
+                            dict(KEY_SELECTOR),
+                            description="One key of a ConfigMap.",
+                            name=CORE + "ConfigMapKeySelector",
+                        )
                     ),
                     "secretKeyRef": Field(
-                        Object(dict(KEY_SELECTOR), name=CORE + "SecretKeySelector")
+                        Object(
+                            dict(KEY_SELECTOR),
+                            description="One key of a Secret.",
+                            name=CORE + "SecretKeySelector",
+                        )
                     ),
                     "fieldRef": Field(OBJECT_FIELD_SELECTOR),
                     "resourceFieldRef": Field(RESOURCE_FIELD_SELECTOR),
@@ -124,6 +133,7 @@ ENV_VAR = Object(
             )
         ),
     },
+    description="An environment variable of a container.",
     name=CORE + "EnvVar",
 )
 
@@ -133,16 +143,19 @@ ENV_FROM_SOURCE = Object(
         "configMapRef": Field(
             Object(
                 {"name": Field(String()), "optional": Field(Boolean())},
+                description="Every key of a ConfigMap as an environment variable.",
                 name=CORE + "ConfigMapEnvSource",
             )
         ),
         "secretRef": Field(
             Object(
                 {"name": Field(String()), "optional": Field(Boolean())},
+                description="Every key of a Secret as an environment variable.",
                 name=CORE + "SecretEnvSource",
             )
         ),
     },
+    description="Environment variables from every key of a ConfigMap or Secret.",
     name=CORE + "EnvFromSource",
 )
 
@@ -160,6 +173,7 @@ CONTAINER_PORT = Object(
         "name": Field(String("IANA service name, unique in the pod.", format="port-name")),
         "hostIP": Field(String(format="ip")),
     },
+    description="A port the container listens on (informational, and the target of hostPort).",
     name=CORE + "ContainerPort",
 )
 
@@ -189,6 +203,7 @@ VOLUME_MOUNT = Object(
         "mountPropagation": "mount propagation is not implemented",
         "recursiveReadOnly": NAMES_ONLY,
     },
+    description="Where a volume appears in the container.",
     name=CORE + "VolumeMount",
 )
 
@@ -262,6 +277,7 @@ LIFECYCLE_HANDLER = Object(
 LIFECYCLE = Object(
     {"postStart": Field(LIFECYCLE_HANDLER), "preStop": Field(LIFECYCLE_HANDLER)},
     unsupported={"stopSignal": NAMES_ONLY},
+    description="Actions run right after a container starts and right before it stops.",
     name=CORE + "Lifecycle",
 )
 
@@ -270,6 +286,7 @@ CAPABILITIES = Object(
         "add": Field(Array(String(), "Capabilities to add, e.g. NET_ADMIN.")),
         "drop": Field(Array(String(), "Capabilities to drop, e.g. ALL.")),
     },
+    description="Linux capabilities to add to or drop from the default set.",
     name=CORE + "Capabilities",
 )
 
@@ -295,6 +312,7 @@ SECURITY_CONTEXT = Object(
         ),
     },
     unsupported={**_SECURITY_UNSUPPORTED, "procMount": NAMES_ONLY},
+    description="Security options of a container; they override the pod's.",
     name=CORE + "SecurityContext",
 )
 
@@ -344,6 +362,7 @@ KEY_TO_PATH = Object(
         "path": Field(String(format="relative-path"), required=True),
         "mode": Field(Integer(minimum=0, maximum=0o777)),
     },
+    description="Maps one key to a file path inside the volume.",
     name=CORE + "KeyToPath",
 )
 
@@ -354,6 +373,7 @@ DOWNWARD_API_FILE = Object(
         "resourceFieldRef": Field(RESOURCE_FIELD_SELECTOR),
         "mode": Field(Integer(minimum=0, maximum=0o777)),
     },
+    description="A file holding one pod field or container resource.",
     name=CORE + "DownwardAPIVolumeFile",
 )
 
@@ -361,10 +381,12 @@ MODE = Integer("File mode bits (0644 = 420).", minimum=0, maximum=0o777)
 
 CONFIG_MAP_PROJECTION = Object(
     {"name": Field(String()), "items": Field(Array(KEY_TO_PATH)), "optional": Field(Boolean())},
+    description="ConfigMap keys projected into a volume.",
     name=CORE + "ConfigMapProjection",
 )
 SECRET_PROJECTION = Object(
     {"name": Field(String()), "items": Field(Array(KEY_TO_PATH)), "optional": Field(Boolean())},
+    description="Secret keys projected into a volume.",
     name=CORE + "SecretProjection",
 )
 DOWNWARD_API_PROJECTION = Object(
@@ -384,6 +406,7 @@ VOLUME = Object(
                     ),
                     "sizeLimit": Field(Quantity()),
                 },
+                description="A directory that lives as long as the pod: on the node's disk, or in memory (tmpfs).",
                 name=CORE + "EmptyDirVolumeSource",
             )
         ),
@@ -407,6 +430,7 @@ VOLUME = Object(
                         default="",
                     ),
                 },
+                description="A file or directory of the node, mounted into the pod.",
                 name=CORE + "HostPathVolumeSource",
             )
         ),
@@ -418,6 +442,7 @@ VOLUME = Object(
                     "defaultMode": Field(MODE, default=420),
                     "optional": Field(Boolean()),
                 },
+                description="A ConfigMap's keys as files.",
                 name=CORE + "ConfigMapVolumeSource",
             )
         ),
@@ -429,6 +454,7 @@ VOLUME = Object(
                     "defaultMode": Field(MODE, default=420),
                     "optional": Field(Boolean()),
                 },
+                description="A Secret's keys as files.",
                 name=CORE + "SecretVolumeSource",
             )
         ),
@@ -438,6 +464,7 @@ VOLUME = Object(
                     "items": Field(Array(DOWNWARD_API_FILE)),
                     "defaultMode": Field(MODE, default=420),
                 },
+                description="Pod fields and container resources as files.",
                 name=CORE + "DownwardAPIVolumeSource",
             )
         ),
@@ -457,12 +484,14 @@ VOLUME = Object(
                                     "clusterTrustBundle": NAMES_ONLY,
                                     "podCertificate": NAMES_ONLY,
                                 },
+                                description="One source of a projected volume: exactly one of configMap, secret, downwardAPI.",
                                 name=CORE + "VolumeProjection",
                             )
                         )
                     ),
                     "defaultMode": Field(MODE, default=420),
                 },
+                description="Several ConfigMaps, Secrets and downward API items in one directory.",
                 name=CORE + "ProjectedVolumeSource",
             )
         ),
@@ -511,6 +540,7 @@ NODE_SELECTOR_REQUIREMENT = Object(
         ),
         "values": Field(Array(String())),
     },
+    description="A key, an operator and values, matched against node labels or fields.",
     name=CORE + "NodeSelectorRequirement",
 )
 
@@ -528,6 +558,7 @@ NODE_AFFINITY = Object(
         "requiredDuringSchedulingIgnoredDuringExecution": Field(
             Object(
                 {"nodeSelectorTerms": Field(Array(NODE_SELECTOR_TERM, "ORed."), required=True)},
+                description="Terms, ORed: a node must match at least one.",
                 name=CORE + "NodeSelector",
             )
         ),
@@ -538,11 +569,13 @@ NODE_AFFINITY = Object(
                         "weight": Field(Integer(minimum=1, maximum=100), required=True),
                         "preference": Field(NODE_SELECTOR_TERM, required=True),
                     },
+                    description="A weighted preference for nodes matching a term.",
                     name=CORE + "PreferredSchedulingTerm",
                 )
             )
         ),
     },
+    description="Rules on node labels the scheduler honours.",
     name=CORE + "NodeAffinity",
 )
 
@@ -553,6 +586,7 @@ AFFINITY = Object(
         "podAntiAffinity": "inter-pod anti-affinity is not implemented "
         "(the scheduler already spreads pods of the same owner)",
     },
+    description="Scheduling constraints: node affinity (inter-pod affinity is not supported by Ketch).",
     name=CORE + "Affinity",
 )
 
@@ -566,6 +600,7 @@ TOLERATION = Object(
         "effect": Field(String(enum=("", *TAINT_EFFECTS))),
         "tolerationSeconds": Field(Integer(format="int64")),
     },
+    description="Lets the pod run on nodes with a matching taint.",
     name=CORE + "Toleration",
 )
 
@@ -601,6 +636,7 @@ POD_DNS_CONFIG = Object(
             )
         ),
     },
+    description="DNS settings merged into the pod's resolv.conf.",
     name=CORE + "PodDNSConfig",
 )
 
@@ -723,6 +759,7 @@ CONTAINER_STATUS = Object(
         "allocatedResources": Field(RESOURCE_LIST),
         "resources": Field(RESOURCE_REQUIREMENTS),
     },
+    description="Observed state of one container, written by the node agent.",
     name=CORE + "ContainerStatus",
 )
 
@@ -780,7 +817,11 @@ BINDING = Object(
 NAMESPACE = top_level(
     CORE + "Namespace",
     "A scope for names; deleting it deletes everything in it.",
-    spec=Object({"finalizers": Field(Array(String()))}, name=CORE + "NamespaceSpec"),
+    spec=Object(
+        {"finalizers": Field(Array(String()))},
+        description="Namespace finalizers.",
+        name=CORE + "NamespaceSpec",
+    ),
     status=Object(
         {
             "phase": Field(String(enum=("Active", "Terminating"))),
@@ -792,6 +833,7 @@ NAMESPACE = top_level(
                 )
             ),
         },
+        description="Active or Terminating.",
         name=CORE + "NamespaceStatus",
     ),
 )
@@ -805,6 +847,7 @@ TAINT = Object(
         "effect": Field(String(enum=TAINT_EFFECTS), required=True),
         "timeAdded": Field(time()),
     },
+    description="Repels pods that do not tolerate it.",
     name=CORE + "Taint",
 )
 
@@ -818,6 +861,7 @@ NODE_SPEC = Object(
         "externalID": Field(String()),
     },
     unsupported={"configSource": "dynamic kubelet config is not implemented"},
+    description="The desired state of a node: pod CIDR, taints, cordon.",
     name=CORE + "NodeSpec",
 )
 
@@ -854,6 +898,7 @@ NODE_STATUS = Object(
                         ),
                         "address": Field(String(), required=True),
                     },
+                    description="An address of the node.",
                     name=CORE + "NodeAddress",
                 ),
                 merge_key="type",
@@ -887,6 +932,7 @@ NODE_STATUS = Object(
                         "architecture",
                     )
                 },
+                description="Kernel, OS, runtime and agent versions of the node.",
                 name=CORE + "NodeSystemInfo",
             )
         ),
@@ -915,6 +961,7 @@ NODE_STATUS = Object(
         "features": Field(FreeForm()),
         "config": Field(FreeForm()),
     },
+    description="Observed state of a node, written by its node agent.",
     name=CORE + "NodeStatus",
 )
 
@@ -943,6 +990,7 @@ SERVICE_PORT = Object(
             Integer("Allocated from 30000-32767 when type is NodePort.", minimum=1, maximum=65535)
         ),
     },
+    description="A port the Service exposes and where it forwards to.",
     name=CORE + "ServicePort",
 )
 
@@ -978,6 +1026,7 @@ SERVICE_SPEC = Object(
                         )
                     )
                 },
+                description="Settings of ClientIP session affinity.",
                 name=CORE + "SessionAffinityConfig",
             )
         ),
@@ -999,6 +1048,7 @@ SERVICE_SPEC = Object(
         "externalName": "ExternalName services are not implemented",
         "trafficDistribution": NAMES_ONLY,
     },
+    description="The desired state of a Service.",
     name=CORE + "ServiceSpec",
 )
 
@@ -1033,6 +1083,7 @@ SERVICE = top_level(
                 )
             ),
         },
+        description="Observed state of a Service.",
         name=CORE + "ServiceStatus",
     ),
 )
@@ -1046,6 +1097,7 @@ ENDPOINT_ADDRESS = Object(
         "nodeName": Field(String()),
         "targetRef": Field(OBJECT_REFERENCE),
     },
+    description="One endpoint: a pod IP.",
     name=CORE + "EndpointAddress",
 )
 
@@ -1068,11 +1120,13 @@ ENDPOINTS = top_level(
                                         "protocol": Field(String(enum=PROTOCOLS), default="TCP"),
                                         "appProtocol": Field(String()),
                                     },
+                                    description="A port of the endpoints.",
                                     name=CORE + "EndpointPort",
                                 )
                             )
                         ),
                     },
+                    description="Addresses that share the same ports.",
                     name=CORE + "EndpointSubset",
                 )
             )
