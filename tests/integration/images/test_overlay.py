@@ -143,3 +143,21 @@ def test_image_repeating_a_layer_mounts(store, snapshots):
     rootfs = snapshots.prepare("repeat", image)
     assert (rootfs / "etc/marker").read_bytes() == b"first"  # the top copy wins
     assert (rootfs / "etc/middle").read_bytes() == b"m"
+
+
+def test_root_on_overlayfs_is_explained(store, snapshots):
+    from node_agent.runtime.snapshots.overlay import OverlaySnapshotter, SnapshotError
+
+    image = busybox.ensure_busybox(store)
+    outer = snapshots.prepare("outer", image)
+    nested = OverlaySnapshotter(outer / "tmp/nested", store)
+    with pytest.raises(SnapshotError, match="is on overlayfs"):
+        nested.prepare("inner", image)
+    assert not os.path.ismount(outer / "tmp/nested/snapshots/inner/rootfs")
+
+
+def test_invalid_keys_are_refused(snapshots, store):
+    image = busybox.ensure_busybox(store)
+    for key in ("../escape", "", "a/b", ".hidden"):
+        with pytest.raises(ValueError):
+            snapshots.prepare(key, image)
