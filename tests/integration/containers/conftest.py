@@ -9,7 +9,6 @@ import signal
 from pathlib import Path
 
 import pytest
-
 from node_agent.runtime.cgroups import detect, open_cgroup
 from node_agent.runtime.containers import ContainerManager
 

@@ -6,7 +6,6 @@ import asyncio
 import uuid
 
 import pytest
-
 from node_agent.runtime.containers import ContainerError, ContainerSpec, ExecTimeout
 
 

@@ -7,8 +7,7 @@ import socket
 import uuid
 
 import pytest
-
-from node_agent.runtime.containers import ContainerError, ContainerSpec, Mount, Resources
+from node_agent.runtime.containers import ContainerError, ContainerSpec, Mount
 from node_agent.runtime.logs import read_entries
 
 

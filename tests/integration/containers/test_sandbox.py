@@ -7,7 +7,6 @@ import subprocess
 import uuid
 
 import pytest
-
 from node_agent.runtime.containers import ContainerSpec
 from node_agent.runtime.logs import read_entries
 from node_agent.runtime.sandbox import SandboxError, SandboxManager

@@ -17,6 +17,7 @@ import termios
 from ..linux import caps
 from ..linux import syscalls as sc
 from . import rootfs
+from .trace import mark
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NS_ORDER = ("ipc", "uts", "net", "cgroup", "mnt")   # mnt last: it changes what paths mean
@@ -134,6 +135,7 @@ def become_user_and_exec(proc: dict) -> None:
     path = lookup_executable(proc["args"][0] if proc.get("args") else "", env)
     sc.set_pdeathsig(signal.SIGKILL)
     os.umask(0o022)
+    mark('init.execve')
     try:
         os.execve(path, proc["args"], env)
     except PermissionError:
@@ -151,6 +153,7 @@ def _fail(status_fd: int, error: BaseException) -> None:
 def container_init(cfg: dict, stdio: tuple[int, int, int], status_fd: int, start_fd: int) -> None:
     """PID 1 of the container. Sets everything up, says ready, waits for start, execs."""
     spec = cfg["spec"]
+    mark('init.begin')
     try:
         reset_process_state()
         setup_stdio(*stdio, tty=bool(spec.get("tty")))
@@ -166,7 +169,9 @@ def container_init(cfg: dict, stdio: tuple[int, int, int], status_fd: int, start
         sc.unshare(flags)
         if not shared.get("uts"):
             sc.sethostname(spec.get("hostname") or spec["id"][:12])
+        mark('init.ns')
         rootfs.setup_rootfs(spec)
+        mark('init.rootfs')
     except BaseException as e:  # noqa: BLE001 - everything must reach the shim
         _fail(status_fd, e)
     report(status_fd, {"ready": True})
@@ -177,6 +182,7 @@ def container_init(cfg: dict, stdio: tuple[int, int, int], status_fd: int, start
     if not go:
         os._exit(1)      # the shim went away before start: never run the process
     os.close(start_fd)
+    mark('init.go')
     try:
         become_user_and_exec(cfg["process"])
     except BaseException as e:  # noqa: BLE001

@@ -27,6 +27,7 @@ from ..linux import syscalls as sc
 from ..linux.unixpath import short_path
 from . import init, protocol
 from .state import CONFIG_FILE, SOCKET_FILE, STATE_FILE, write_json_atomic
+from .trace import mark
 
 
 def _nonblock(fd: int) -> None:
@@ -141,6 +142,7 @@ class Shim:
     # -------------------------------------------------------------- set-up (blocking, before the loop)
 
     def prepare(self) -> None:
+        mark('shim.prepare')
         cfg = self.cfg
         layout = CgroupLayout.from_dict(cfg["cgroup"]["layout"])
         self.cgroup = open_cgroup(layout, cfg["cgroup"]["relpath"])
@@ -151,6 +153,7 @@ class Shim:
             pids_limit=res.get("pids_limit"),
         ))
         cfg["cgroup_procs"] = self.cgroup.procs_files()
+        mark('shim.cgroup')
 
         if self.tty:
             master, slave = os.openpty()
@@ -185,6 +188,7 @@ class Shim:
         os.chmod(sock_path, 0o600)
         self.listener.listen(64)
 
+        mark('shim.fork')
         sc.unshare(sc.CLONE_NEWPID)          # our next child is PID 1 of the container
         pid = os.fork()
         if pid == 0:
@@ -198,6 +202,7 @@ class Shim:
         self.start_fd = start_w
         self.status_fd = status_r
         reply = self._read_status_line(status_r)
+        mark('shim.ready')
         if reply.get("error") or not reply.get("ready"):
             os.waitpid(pid, 0)
             raise RuntimeError(reply.get("error") or "container init exited during set-up")
@@ -209,6 +214,7 @@ class Shim:
             "started_at": 0, "finished_at": 0,
         }
         self._save()
+        mark('shim.saved')
 
     @staticmethod
     def _read_status_line(fd: int) -> dict:
@@ -274,6 +280,7 @@ class Shim:
                 return
             code = exit_code_of(status)
             if pid == self.init_pid:
+                mark('shim.reaped')
                 asyncio.ensure_future(self._on_init_exit(code))
             elif pid in self.execs:
                 session = self.execs.pop(pid)
@@ -302,6 +309,7 @@ class Shim:
             )
         self.state["finished_at"] = time.time_ns()
         self._save()
+        mark('shim.exited')
         if self.stdin_writer:
             self.stdin_writer.close()
         if not self.exited.done():
@@ -340,6 +348,7 @@ class Shim:
             if self.state["state"] != "created":
                 writer.write(protocol.encode_json({"error": f"container {self.id} is {self.state['state']}, not created"}))
                 return
+            mark('shim.start')
             os.write(self.start_fd, b"1")
             os.close(self.start_fd)
             self.state["started_at"] = time.time_ns()
@@ -350,8 +359,10 @@ class Shim:
                 self._save()
                 writer.write(protocol.encode_json({"error": result["error"], "exit_code": result.get("exit_code")}))
                 return
+            mark('shim.execd')
             self.state["state"] = "running"
             self._save()
+            mark('shim.running')
         writer.write(protocol.encode_json({"ok": True, "state": self.state}))
 
     async def _read_status_async(self, fd: int) -> dict:

@@ -21,6 +21,7 @@ from ..linux.unixpath import short_path
 from . import protocol
 from .sandbox_child import sandbox_main
 from .shim import shim_main
+from .trace import mark
 
 
 def serve(sock_path: str) -> None:
@@ -68,6 +69,7 @@ def _dispatch(conn: socket.socket, listener: socket.socket) -> None:
         conn.close()
         return
     op = request.get("op")
+    mark('spawner.request')
     if op not in ("create", "sandbox"):
         protocol.send_json_blocking(conn, {"error": f"unknown spawner operation {op!r}"})
         conn.close()
