@@ -1,0 +1,348 @@
+"""API benchmark: pod creates, gets and lists through the apiserver vs. raw etcd.
+
+In one run, against one fresh etcd the benchmark starts in a temporary directory:
+1. raw etcd: N puts, N gets and full-prefix reads of the same pod JSON, through
+   the aetcd client the apiserver's storage uses, with the same concurrency;
+2. apiserver: an `apiserver.main` process started on free loopback ports with a
+   temporary state dir, against that etcd; N pod creates (POST), N gets and full
+   lists over HTTPS with its admin bearer token (httpx.AsyncClient).
+It prints the rates, their ratio and p50/p99 latencies. `--json` adds one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NAMESPACE = "bench"
+
+
+@dataclass
+class Phase:
+    """One measured phase: how many operations, how long, each one's latency."""
+
+    name: str
+    count: int
+    seconds: float
+    latencies: list[float] = field(repr=False)
+    errors: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return 0.0
+        return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+    def summary(self) -> dict:
+        return {"count": self.count, "seconds": round(self.seconds, 3), "rate": round(self.rate, 1),
+                "p50_ms": round(self.percentile(50) * 1000, 2), "p99_ms": round(self.percentile(99) * 1000, 2),
+                "errors": self.errors}
+
+
+def pod(i: int) -> dict:
+    """A realistic pod manifest (about 700 bytes of JSON)."""
+    name = f"bench-{i:05d}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "labels": {"app": "bench", "tier": "web", "shard": str(i % 10)},
+            "annotations": {"bench.ketch.dev/run": "api"},
+        },
+        "spec": {
+            "containers": [{
+                "name": "web",
+                "image": "busybox:1.36",
+                "command": ["sh", "-c", "sleep 3600"],
+                "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+                "env": [{"name": "MODE", "value": "bench"}, {"name": "INDEX", "value": str(i)}],
+                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"},
+                              "limits": {"cpu": "100m", "memory": "64Mi"}},
+            }],
+            "restartPolicy": "Always",
+        },
+    }
+
+
+async def measure(name: str, n: int, concurrency: int, op: Callable[[int], Awaitable[bool]]) -> Phase:
+    """Run op(0..n-1) with `concurrency` operations in flight; time each one."""
+    latencies = [0.0] * n
+    errors = 0
+    indices = iter(range(n))
+
+    async def worker() -> None:
+        nonlocal errors
+        for i in indices:
+            began = time.perf_counter()
+            try:
+                ok = await op(i)
+            except Exception as e:  # noqa: BLE001 - counted and reported
+                ok = False
+                if errors < 3:
+                    print(f"  {name} #{i} failed: {e!r}", file=sys.stderr)
+            latencies[i] = time.perf_counter() - began
+            if not ok:
+                errors += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
+    return Phase(name, n, time.perf_counter() - began, latencies, errors)
+
+
+async def measure_repeated(name: str, times: int, op: Callable[[int], Awaitable[bool]]) -> Phase:
+    return await measure(name, times, 1, op)
+
+
+# -- processes ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ApiServer:
+    """An apiserver subprocess on a free port with its own state dir; stopped by PID."""
+
+    def __init__(self, etcd_url: str, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.data_dir = root / "apiserver"
+        self.log_path = root / "apiserver.log"
+        self.process: subprocess.Popen | None = None
+        self.etcd_url = etcd_url
+        self.token = ""
+
+    @property
+    def ca_file(self) -> Path:
+        return self.data_dir / "pki" / "ca.crt"
+
+    def start(self, timeout: float = 60) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        command = [sys.executable, "-m", "apiserver.main", "--etcd-servers", self.etcd_url,
+                   "--data-dir", str(self.data_dir), "--secure-port", str(self.port),
+                   "--bind-address", "127.0.0.1", "--log-level", "warning"]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                            cwd=str(REPO_ROOT), env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"apiserver exited with {self.process.returncode}; see {self.log_path}")
+            if self.ca_file.exists() and self._ready():
+                self.token = self._admin_token()
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"apiserver not ready within {timeout}s; see {self.log_path}")
+
+    def _ready(self) -> bool:
+        import urllib.request
+
+        try:
+            ctx = ssl.create_default_context(cafile=str(self.ca_file))
+            with urllib.request.urlopen(f"{self.url}/readyz", context=ctx, timeout=1) as r:
+                return r.status == 200
+        except Exception:  # noqa: BLE001 - not up yet
+            return False
+
+    def _admin_token(self) -> str:
+        for line in (self.data_dir / "tokens.csv").read_text().splitlines():
+            parts = line.split(",")
+            if len(parts) > 1 and parts[1] == "admin":
+                return parts[0]
+        raise RuntimeError(f"no admin token in {self.data_dir / 'tokens.csv'}")
+
+    def stop(self) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+# -- the two halves -------------------------------------------------------------------------------
+
+
+async def bench_raw_etcd(etcd_url: str, n: int, concurrency: int, lists: int) -> dict[str, Phase]:
+    from apiserver.storage import EtcdStore
+
+    store = await EtcdStore.connect([etcd_url])
+    client = store.client  # the aetcd.Client the apiserver's storage uses
+    prefix = f"/raw/registry/core/pods/{NAMESPACE}/"
+    bodies = [pod(i) for i in range(n)]
+    try:
+        for i in range(min(concurrency, 20)):  # warm up the channel
+            await client.put(f"/raw/warmup/{i}".encode(), b"{}")
+
+        async def put(i: int) -> bool:
+            value = json.dumps(bodies[i], separators=(",", ":")).encode()
+            await client.put(f"{prefix}{bodies[i]['metadata']['name']}".encode(), value)
+            return True
+
+        async def get(i: int) -> bool:
+            got = await client.get(f"{prefix}{bodies[i]['metadata']['name']}".encode())
+            return got is not None and json.loads(got.value)["metadata"]["name"] == bodies[i]["metadata"]["name"]
+
+        async def read_all(_: int) -> bool:
+            got = await client.get_prefix(prefix.encode())
+            items = [json.loads(kv.value) for kv in got.kvs]
+            return len(items) == n
+
+        return {
+            "create": await measure("raw etcd put", n, concurrency, put),
+            "get": await measure("raw etcd get", n, concurrency, get),
+            "list": await measure_repeated("raw etcd range", lists, read_all),
+        }
+    finally:
+        await store.close()
+
+
+async def bench_apiserver(server: ApiServer, n: int, concurrency: int, lists: int) -> dict[str, Phase]:
+    import httpx
+
+    ctx = ssl.create_default_context(cafile=str(server.ca_file))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=server.url, verify=ctx, limits=limits, timeout=60,
+                                 headers={"Authorization": f"Bearer {server.token}"}) as http:
+        r = await http.post("/api/v1/namespaces", json={
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+        if r.status_code not in (201, 409):
+            raise RuntimeError(f"creating namespace {NAMESPACE}: HTTP {r.status_code} {r.text[:300]}")
+        # Open every connection (TLS handshakes) before measuring.
+        await asyncio.gather(*(http.get(f"/api/v1/namespaces/{NAMESPACE}") for _ in range(concurrency)))
+        bodies = [pod(i) for i in range(n)]
+        path = f"/api/v1/namespaces/{NAMESPACE}/pods"
+
+        async def create(i: int) -> bool:
+            r = await http.post(path, content=json.dumps(bodies[i], separators=(",", ":")),
+                                headers={"Content-Type": "application/json"})
+            if r.status_code != 201:
+                raise RuntimeError(f"HTTP {r.status_code}: {r.text[:300]}")
+            return True
+
+        async def get(i: int) -> bool:
+            r = await http.get(f"{path}/{bodies[i]['metadata']['name']}")
+            return r.status_code == 200 and r.json()["metadata"]["name"] == bodies[i]["metadata"]["name"]
+
+        async def list_all(_: int) -> bool:
+            r = await http.get(path)
+            return r.status_code == 200 and len(r.json()["items"]) == n
+
+        return {
+            "create": await measure("apiserver create", n, concurrency, create),
+            "get": await measure("apiserver get", n, concurrency, get),
+            "list": await measure_repeated("apiserver list", lists, list_all),
+        }
+
+
+# -- report ------------------------------------------------------------------------------------------
+
+
+def report(n: int, concurrency: int, raw: dict[str, Phase], api: dict[str, Phase] | None) -> dict:
+    def row(p: Phase) -> str:
+        errors = f"  errors={p.errors}" if p.errors else ""
+        return (f"  {p.name:<18} {p.rate:>9.0f}/s   p50 {p.percentile(50) * 1000:7.1f} ms"
+                f"   p99 {p.percentile(99) * 1000:7.1f} ms{errors}")
+
+    print(f"API benchmark: {n} pods, concurrency {concurrency}, fresh etcd {etcd_version()}")
+    for key in ("create", "get", "list"):
+        print(row(raw[key]))
+        if api is not None:
+            print(row(api[key]))
+    summary: dict = {"n": n, "concurrency": concurrency, "raw": {k: p.summary() for k, p in raw.items()}}
+    if api is not None:
+        summary["apiserver"] = {k: p.summary() for k, p in api.items()}
+        create_ratio = api["create"].rate / raw["create"].rate
+        get_ratio = api["get"].rate / raw["get"].rate
+        summary["ratio_create"] = round(create_ratio, 3)
+        summary["ratio_get"] = round(get_ratio, 3)
+        print(f"  ratio apiserver/raw: create {create_ratio:.2f}, get {get_ratio:.2f}"
+              f"   (aim: create >= 0.50 and apiserver create p99 < 100 ms)")
+        print(f"  list of {n} pods: raw p50 {raw['list'].percentile(50) * 1000:.1f} ms,"
+              f" apiserver p50 {api['list'].percentile(50) * 1000:.1f} ms"
+              f" (median of {len(api['list'].latencies)}: {statistics.median(api['list'].latencies) * 1000:.1f} ms)")
+    else:
+        print("  apiserver half skipped (--skip-apiserver)")
+    return summary
+
+
+def etcd_version() -> str:
+    try:
+        out = subprocess.run(["etcd", "--version"], capture_output=True, text=True, timeout=10).stdout
+        return out.splitlines()[0].split(":", 1)[1].strip()
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "(version unknown)"
+
+
+async def run(args: argparse.Namespace) -> int:
+    from apiserver.etcd_supervisor import EmbeddedEtcd
+
+    root = Path(tempfile.mkdtemp(prefix="ketch-bench-api-"))
+    etcd = EmbeddedEtcd(root / "etcd", client_port=free_port(), peer_port=free_port())
+    server: ApiServer | None = None
+    try:
+        await etcd.start()
+        raw = await bench_raw_etcd(etcd.client_url, args.n, args.concurrency, args.lists)
+        api = None
+        if not args.skip_apiserver:
+            server = ApiServer(etcd.client_url, root)
+            await asyncio.to_thread(server.start)
+            api = await bench_apiserver(server, args.n, args.concurrency, args.lists)
+        summary = report(args.n, args.concurrency, raw, api)
+        if args.json:
+            print(json.dumps(summary, separators=(",", ":")))
+        failed = sum(p.errors for p in raw.values()) + sum(p.errors for p in (api or {}).values())
+        return 1 if failed else 0
+    finally:
+        if server is not None:
+            server.stop()
+        await etcd.stop()
+        if args.keep:
+            print(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench api", description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000, help="pods to create (default 2000)")
+    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight (default 64)")
+    parser.add_argument("--lists", type=int, default=10, help="full lists to time (default 10)")
+    parser.add_argument("--skip-apiserver", action="store_true", help="only the raw etcd half")
+    parser.add_argument("--json", action="store_true", help="also print a JSON summary line")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data)")
+    args = parser.parse_args(argv)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
