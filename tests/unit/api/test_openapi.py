@@ -152,3 +152,37 @@ def test_document_returns_a_copy():
     doc = openapi.document("batch", "v1")
     doc["paths"].clear()
     assert openapi.document("batch", "v1")["paths"]
+
+
+def _named_objects(node, seen):
+    from ketch.api.schema import Object
+
+    tag = node.tag
+    if tag == "object":
+        if id(node) in seen:
+            return
+        seen[id(node)] = node
+        for field in node.fields.values():
+            _named_objects(field.node, seen)
+    elif tag == "array":
+        _named_objects(node.items, seen)
+    elif tag == "map":
+        _named_objects(node.values, seen)
+    return [n for n in seen.values() if isinstance(n, Object) and n.name]
+
+
+@pytest.mark.parametrize("group, version", GROUP_VERSIONS)
+def test_components_are_the_validation_schemas(group, version):
+    """Every named object the validator walks is a component with exactly its fields."""
+    from ketch.api.schema import schema_for
+
+    schemas = openapi.document(group, version)["components"]["schemas"]
+    seen: dict = {}
+    for info in RESOURCES:
+        if (info.group, info.version) == (group, version):
+            objects = _named_objects(schema_for(info), seen)
+    assert objects
+    for node in objects:
+        component = schemas[node.name]
+        assert set(component["properties"]) == set(node.fields), node.name
+        assert set(component.get("required", [])) == set(node.required_names), node.name
