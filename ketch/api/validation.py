@@ -25,10 +25,7 @@ from typing import Any
 from ketch.api.resources import ResourceInfo
 from ketch.api.schema import Node, kind_schema, schema_for
 
-try:
-    from ketch.api.quantity import parse_quantity
-except ImportError:  # pragma: no cover - until quantity.py lands
-    parse_quantity = None  # type: ignore[assignment]
+from ketch.api.quantity import parse_quantity
 
 REQUIRED = "FieldValueRequired"
 INVALID = "FieldValueInvalid"
@@ -468,8 +465,6 @@ def _walk_quantity(node: Any, value: Any, path: str, errs: list[FieldError]) -> 
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         errs.append(type_invalid(path, value, 'a quantity (e.g. "100m", "128Mi" or a number)'))
         return
-    if parse_quantity is None:  # pragma: no cover
-        return
     try:
         amount = parse_quantity(value)
     except ValueError as exc:
@@ -528,7 +523,7 @@ def _dicts(value: Any) -> list[tuple[int, dict]]:
 
 
 def _quantity(value: Any) -> Any:
-    if parse_quantity is None or value is None or isinstance(value, bool):
+    if value is None or isinstance(value, bool):
         return None
     try:
         return parse_quantity(value)
