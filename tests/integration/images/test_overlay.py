@@ -6,7 +6,7 @@ import time
 
 import pytest
 from node_agent.runtime.images import busybox
-from node_agent.runtime.images.store import ImageConflict
+from node_agent.runtime.images.store import ImageConflict, ImageStore
 
 from ...unit.images.tarbuild import LayerTar, commit_layers
 from .conftest import mounts_under
@@ -23,7 +23,7 @@ def test_busybox_image_builds_once_and_reproducibly(store, runtime_root):
     assert os.readlink(layer / "bin/sh") == "/bin/busybox"
     assert stat.S_IMODE(os.stat(layer / "tmp").st_mode) == 0o1777
     assert os.stat(layer / "bin/busybox").st_uid == 0
-    other = busybox.ensure_busybox(type(store)(runtime_root / "second"))
+    other = busybox.ensure_busybox(ImageStore(runtime_root / "second"))
     assert other.id == image.id and other.digest == image.digest
 
 
@@ -161,3 +161,18 @@ def test_invalid_keys_are_refused(snapshots, store):
     for key in ("../escape", "", "a/b", ".hidden"):
         with pytest.raises(ValueError):
             snapshots.prepare(key, image)
+
+
+def test_busybox_command_builds_into_a_store_and_a_directory(runtime_root):
+    import json
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "node_agent.runtime.images.busybox", "--root", str(runtime_root / "cli"),
+         "--dir", str(runtime_root / "plain")],
+        capture_output=True, check=True, timeout=60,
+    ).stdout.decode().splitlines()
+    built = json.loads(out[-1])
+    assert built["tags"] == ["busybox:latest"]
+    assert ImageStore(runtime_root / "cli").get("busybox").id == built["id"]
+    assert subprocess.run(["chroot", str(runtime_root / "plain"), "/bin/true"]).returncode == 0
