@@ -22,10 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ketch.api.quantity import parse_quantity
 from ketch.api.resources import ResourceInfo
 from ketch.api.schema import Node, kind_schema, schema_for
-
-from ketch.api.quantity import parse_quantity
 
 REQUIRED = "FieldValueRequired"
 INVALID = "FieldValueInvalid"
