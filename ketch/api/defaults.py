@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import threading
 from typing import Any
 
 from ketch.api.resources import ResourceInfo
@@ -20,31 +21,44 @@ from ketch.api.schema import NOTHING, Node, Object, schema_for
 
 # --- schema-driven defaults ---------------------------------------------------------------
 
-# id(schema node) -> what to do under it; built lazily, once per node, never per call.
+# id(schema node) -> what to do under it; built once per node, never per call. Only
+# finished plans are stored, under a lock, so a thread never sees a half-built one.
 _PLANS: dict[int, Any] = {}
+_PLANS_LOCK = threading.Lock()
 _NO_PLAN: tuple = ()
 
 
 def _plan(node: Node) -> Any:
     """The defaulting plan of a node: falsy when nothing below it has a default."""
+    plan = _PLANS.get(id(node))
+    if plan is None:
+        with _PLANS_LOCK:
+            plan = _build_plan(node, set())
+    return plan
+
+
+def _build_plan(node: Node, building: set[int]) -> Any:
     key = id(node)
     if key in _PLANS:
         return _PLANS[key]
-    _PLANS[key] = _NO_PLAN  # guards against recursive schemas while building
+    if key in building:  # a recursive schema: the inner occurrence contributes nothing more
+        return _NO_PLAN
+    building.add(key)
     plan: Any = _NO_PLAN
     if isinstance(node, Object):
         steps = []
         for name, field in node.fields.items():
-            child = _plan(field.node)
+            child = _build_plan(field.node, building)
             if field.default is not NOTHING or child:
                 steps.append((name, field.default, field.node, child))
         plan = tuple(steps)
     elif node.tag == "array":
-        child = _plan(node.items)  # type: ignore[attr-defined]
+        child = _build_plan(node.items, building)  # type: ignore[attr-defined]
         plan = ("items", node.items, child) if child else _NO_PLAN  # type: ignore[attr-defined]
     elif node.tag == "map":
-        child = _plan(node.values)  # type: ignore[attr-defined]
+        child = _build_plan(node.values, building)  # type: ignore[attr-defined]
         plan = ("values", node.values, child) if child else _NO_PLAN  # type: ignore[attr-defined]
+    building.discard(key)
     _PLANS[key] = plan
     return plan
 
