@@ -29,8 +29,8 @@ def status_text(status: dict, fallback_code: int = 0) -> str:
         ]
         if len(causes) == 1:
             return f"{text}: {causes[0]}"
-        if causes:
-            return f"{text}: [{', '.join(causes)}]"
+        if causes:  # kubectl 1.32: one cause per line
+            return f"{text}: \n" + "\n".join(f"* {c}" for c in causes)
         return text
     if reason:
         return f"Error from server ({reason}): {message}"

@@ -82,15 +82,22 @@ def _pairs(writer: Writer, level: int, label: str, mapping: dict | None, sep: st
         writer.lines.append((level, " " * pad, f"{k}{sep}{v}"))
 
 
-def _walk(writer: Writer, level: int, value: object) -> None:
+#: maps whose keys are data (label keys, resource names), printed as they are
+RAW_KEYS_UNDER = frozenset({"labels", "annotations", "matchLabels", "nodeSelector",
+                            "data", "binaryData", "stringData", "requests", "limits", "capacity",
+                            "allocatable", "hard", "used"})
+
+
+def _walk(writer: Writer, level: int, value: object, raw_keys: bool = False) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
-            label = smart_label(k)
+            label = k if raw_keys else smart_label(k)
+            raw_below = k in RAW_KEYS_UNDER
             if isinstance(v, dict):
                 if not v:
                     continue
                 writer.line(level, label + ":")
-                _walk(writer, level + 1, v)
+                _walk(writer, level + 1, v, raw_below)
             elif isinstance(v, list):
                 if not v:
                     continue
@@ -109,6 +116,18 @@ def _walk(writer: Writer, level: int, value: object) -> None:
             _walk(writer, level, x)
     else:
         writer.line(level, _scalar(value))
+
+
+def _data_section(w: Writer, title: str, data: dict, binary: bool) -> None:
+    """ConfigMap/Secret data as kubectl shows it: each key, a rule, the value."""
+    w.line(0, title)
+    w.line(0, "=" * len(title))
+    for key in sorted(data):
+        w.line(0, f"{key}:")
+        w.line(0, "----")
+        value = data[key]
+        w.line(0, f"{len(value) * 3 // 4} bytes" if binary else str(value).rstrip("\n"))
+        w.line(0, "")
 
 
 def _timestamp(text: str | None) -> str:
@@ -175,12 +194,12 @@ def describe(ctx, info: ApiResource, obj: dict) -> str:
     w.kv(0, "Name", meta.get("name", ""))
     if info.namespaced:
         w.kv(0, "Namespace", meta.get("namespace", ""))
+    w.kv(0, "CreationTimestamp", _timestamp(meta.get("creationTimestamp")))
     _pairs(w, 0, "Labels", meta.get("labels"), "=")
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in HIDDEN_ANNOTATIONS}
     _pairs(w, 0, "Annotations", annotations, ": ")
     w.kv(0, "API Version", obj.get("apiVersion") or info.api_version)
     w.kv(0, "Kind", obj.get("kind") or info.kind)
-    w.kv(0, "CreationTimestamp", _timestamp(meta.get("creationTimestamp")))
     if meta.get("deletionTimestamp"):
         w.kv(0, "Terminating Since", _timestamp(meta["deletionTimestamp"]))
     if meta.get("ownerReferences"):
@@ -192,6 +211,9 @@ def describe(ctx, info: ApiResource, obj: dict) -> str:
         if section in ("apiVersion", "kind", "metadata"):
             continue
         value = obj[section]
+        if section in ("data", "binaryData", "stringData") and isinstance(value, dict):
+            _data_section(w, smart_label(section), value, binary=section == "binaryData")
+            continue
         if isinstance(value, (dict, list)):
             if not value:
                 continue

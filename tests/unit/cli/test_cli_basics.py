@@ -59,6 +59,8 @@ def test_error_wording_matches_kubectl():
     assert status_text(invalid) == (
         'The Deployment "web" is invalid: spec.template.spec.containers[0].image: Required value')
     invalid["details"]["causes"].append({"message": "Invalid value: -1", "field": "spec.replicas"})
-    assert status_text(invalid).endswith(
-        "[spec.template.spec.containers[0].image: Required value, spec.replicas: Invalid value: -1]")
+    assert status_text(invalid) == (
+        'The Deployment "web" is invalid: \n'
+        "* spec.template.spec.containers[0].image: Required value\n"
+        "* spec.replicas: Invalid value: -1")
     assert status_text({"message": "boom"}) == "Error from server: boom"
