@@ -32,6 +32,8 @@ MNT_DETACH = 2
 CLONE_FS = 0x00000200
 PAGE_LIMIT = os.sysconf("SC_PAGE_SIZE") - 1
 LINK_CHARS = 16
+# like Docker: no inode index, so many mounts can share a lower layer whatever the kernel default
+_EXTRA_OPTIONS = ",index=off" if os.path.exists("/sys/module/overlay/parameters/index") else ""
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -134,12 +136,13 @@ class OverlaySnapshotter:
         meta = {"key": key, "image": image.id, "layers": list(image.layers)}
         (directory / "meta.json").write_text(json.dumps(meta))
         upper, work = directory / "upper", directory / "work"
-        absolute = f"lowerdir={':'.join(str(self.links / name) for name in lowers)},upperdir={upper},workdir={work}"
+        lower = ":".join(str(self.links / name) for name in lowers)
+        absolute = f"lowerdir={lower},upperdir={upper},workdir={work}{_EXTRA_OPTIONS}"
         try:
             if len(absolute) <= PAGE_LIMIT:
                 _mount_overlay(rootfs, absolute)
             else:
-                relative = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}"
+                relative = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}{_EXTRA_OPTIONS}"
                 if len(relative) > PAGE_LIMIT:
                     raise SnapshotError(
                         errno.E2BIG, f"image {image.id} has too many layers ({len(lowers)}) for one overlay mount"
