@@ -71,7 +71,7 @@ def test_v1_limits_written_to_the_right_files(tmp_path: Path):
     assert read("cpu/ketchtest/c1/cpu.shares") == "512"
     assert read("pids/ketchtest/c1/pids.max") == "20"
     assert sorted(cg.procs_files()) == sorted(str(tmp_path / c / "ketchtest/c1/cgroup.procs")
-                                              for c in ("memory", "cpu", "cpuacct", "pids", "freezer", "blkio"))
+                                              for c in ("memory", "cpu", "cpuacct", "pids"))
 
 
 def test_v1_stats_and_oom(tmp_path: Path):

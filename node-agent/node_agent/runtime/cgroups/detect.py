@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: v1 controllers a container joins (and limits where it has a limit).
-V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "blkio")
+#: v1 controllers a container joins. Each join is a separate migration that
+#: waits for an RCU grace period (milliseconds), so only those Ketch limits or
+#: reads: memory, cpu (quota/shares), cpuacct (usage) and pids.
+V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
+V1_KNOWN = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "hugetlb",
+            "net_cls", "net_prio", "perf_event", "rdma", "misc")
 
 
 @dataclass
@@ -41,7 +45,7 @@ def parse_mountinfo(text: str) -> CgroupLayout:
             unified.append(mount_point)
         elif fstype == "cgroup":
             for opt in super_opts.split(","):
-                if opt in V1_CONTROLLERS or opt in ("cpuset", "devices", "hugetlb", "net_cls", "net_prio", "perf_event"):
+                if opt in V1_KNOWN:
                     v1.setdefault(opt, mount_point)
     if "/sys/fs/cgroup" in unified and not v1:
         return CgroupLayout(version=2, root="/sys/fs/cgroup")

@@ -158,7 +158,9 @@ def container_init(cfg: dict, stdio: tuple[int, int, int], status_fd: int, start
         reset_process_state()
         setup_stdio(*stdio, tty=bool(spec.get("tty")))
         close_fds_except({status_fd, start_fd})
+        mark('init.stdio')
         join_cgroup(cfg["cgroup_procs"])
+        mark('init.cgroup')
         flags = sc.CLONE_NEWNS | sc.CLONE_NEWCGROUP
         shared = cfg.get("namespaces") or {}
         for kind, flag in (("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET)):
@@ -167,6 +169,7 @@ def container_init(cfg: dict, stdio: tuple[int, int, int], status_fd: int, start
             else:
                 flags |= flag
         sc.unshare(flags)
+        mark('init.unshare')
         if not shared.get("uts"):
             sc.sethostname(spec.get("hostname") or spec["id"][:12])
         mark('init.ns')
