@@ -809,3 +809,289 @@ def test_only_one_controller_owner():
     assert err.field == "metadata.ownerReferences" and "Only one reference" in err.message
     refs[1]["controller"] = False
     assert errors("po", obj) == []
+
+
+def kitchen_sink_pod():
+    """A pod using every field the node agent, scheduler and networking rely on."""
+    probe = {
+        "initialDelaySeconds": 1,
+        "timeoutSeconds": 2,
+        "periodSeconds": 3,
+        "successThreshold": 1,
+        "failureThreshold": 4,
+        "terminationGracePeriodSeconds": 5,
+    }
+    container = {
+        "name": "app",
+        "image": "registry.local:5000/team/app@sha256:" + "0" * 64,
+        "command": ["/bin/app"],
+        "args": ["--port", "$(PORT)"],
+        "workingDir": "/srv",
+        "env": [
+            {"name": "PORT", "value": "8080"},
+            {
+                "name": "CM",
+                "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k", "optional": True}},
+            },
+            {"name": "SEC", "valueFrom": {"secretKeyRef": {"name": "s", "key": "password"}}},
+            {
+                "name": "NODE",
+                "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName", "apiVersion": "v1"}},
+            },
+            {"name": "LBL", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+            {
+                "name": "MEM",
+                "valueFrom": {
+                    "resourceFieldRef": {
+                        "containerName": "app",
+                        "resource": "limits.memory",
+                        "divisor": "1Mi",
+                    }
+                },
+            },
+        ],
+        "envFrom": [
+            {"prefix": "CFG_", "configMapRef": {"name": "cfg"}},
+            {"secretRef": {"name": "s", "optional": False}},
+        ],
+        "ports": [
+            {"containerPort": 8080, "name": "http", "protocol": "TCP"},
+            {
+                "containerPort": 53,
+                "name": "dns",
+                "protocol": "UDP",
+                "hostPort": 5353,
+                "hostIP": "0.0.0.0",
+            },
+        ],
+        "resources": {
+            "requests": {"cpu": "250m", "memory": "64Mi"},
+            "limits": {"cpu": "1", "memory": "128Mi"},
+        },
+        "volumeMounts": [
+            {"name": "scratch", "mountPath": "/scratch"},
+            {"name": "cfg", "mountPath": "/etc/app", "readOnly": True},
+            {"name": "cfg", "mountPath": "/etc/one.conf", "subPath": "one.conf"},
+        ],
+        "livenessProbe": {
+            "httpGet": {
+                "path": "/healthz",
+                "port": "http",
+                "scheme": "HTTP",
+                "httpHeaders": [{"name": "X", "value": "y"}],
+            },
+            **probe,
+        },
+        "readinessProbe": {"tcpSocket": {"port": 8080}, **probe, "successThreshold": 2},
+        "startupProbe": {"exec": {"command": ["cat", "/tmp/ready"]}, **probe},
+        "lifecycle": {
+            "postStart": {"exec": {"command": ["true"]}},
+            "preStop": {"sleep": {"seconds": 2}},
+        },
+        "securityContext": {
+            "runAsUser": 1000,
+            "runAsGroup": 1000,
+            "runAsNonRoot": True,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]},
+            "privileged": False,
+            "allowPrivilegeEscalation": False,
+        },
+        "imagePullPolicy": "IfNotPresent",
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "stdin": True,
+        "stdinOnce": True,
+        "tty": True,
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "sink", "namespace": "default", "labels": {"app": "sink"}},
+        "spec": {
+            "initContainers": [
+                {"name": "init", "image": "busybox", "command": ["sh", "-c", "true"]}
+            ],
+            "containers": [container],
+            "volumes": [
+                {"name": "scratch", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+                {"name": "host", "hostPath": {"path": "/var/log", "type": "Directory"}},
+                {
+                    "name": "cfg",
+                    "configMap": {
+                        "name": "cfg",
+                        "items": [{"key": "k", "path": "one.conf", "mode": 0o600}],
+                        "defaultMode": 0o644,
+                    },
+                },
+                {"name": "sec", "secret": {"secretName": "s", "optional": True}},
+                {
+                    "name": "info",
+                    "downwardAPI": {
+                        "items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]
+                    },
+                },
+                {
+                    "name": "all",
+                    "projected": {
+                        "sources": [
+                            {"configMap": {"name": "cfg"}},
+                            {"secret": {"name": "s", "items": [{"key": "password", "path": "pw"}]}},
+                            {
+                                "downwardAPI": {
+                                    "items": [
+                                        {
+                                            "path": "cpu",
+                                            "resourceFieldRef": {
+                                                "containerName": "app",
+                                                "resource": "requests.cpu",
+                                            },
+                                        }
+                                    ]
+                                }
+                            },
+                        ]
+                    },
+                },
+            ],
+            "restartPolicy": "OnFailure",
+            "terminationGracePeriodSeconds": 10,
+            "activeDeadlineSeconds": 3600,
+            "dnsPolicy": "None",
+            "dnsConfig": {
+                "nameservers": ["10.96.0.10"],
+                "searches": ["default.svc.cluster.local"],
+                "options": [{"name": "ndots", "value": "5"}],
+            },
+            "nodeSelector": {"kubernetes.io/os": "linux"},
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {"key": "disk", "operator": "In", "values": ["ssd"]}
+                                ]
+                            },
+                            {
+                                "matchFields": [
+                                    {"key": "metadata.name", "operator": "NotIn", "values": ["n3"]}
+                                ]
+                            },
+                        ]
+                    },
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {
+                            "weight": 10,
+                            "preference": {
+                                "matchExpressions": [
+                                    {"key": "cores", "operator": "Gt", "values": ["4"]}
+                                ]
+                            },
+                        }
+                    ],
+                }
+            },
+            "tolerations": [
+                {
+                    "key": "node.kubernetes.io/not-ready",
+                    "operator": "Exists",
+                    "effect": "NoExecute",
+                    "tolerationSeconds": 30,
+                },
+                {"key": "dedicated", "operator": "Equal", "value": "lab", "effect": "NoSchedule"},
+            ],
+            "priority": 100,
+            "priorityClassName": "high",
+            "hostname": "sink",
+            "subdomain": "workers",
+            "hostNetwork": False,
+            "serviceAccountName": "default",
+            "automountServiceAccountToken": False,
+            "schedulerName": "default-scheduler",
+            "securityContext": {
+                "runAsUser": 1000,
+                "runAsGroup": 1000,
+                "fsGroup": 2000,
+                "supplementalGroups": [3000],
+                "runAsNonRoot": True,
+            },
+            "imagePullSecrets": [{"name": "regcred"}],
+            "enableServiceLinks": False,
+            "shareProcessNamespace": True,
+        },
+    }
+
+
+def test_every_supported_pod_field_is_accepted():
+    obj = kitchen_sink_pod()
+    assert errors("po", obj) == []
+    apply_defaults(resolve("po"), obj)
+    assert errors("po", obj) == []
+
+
+def test_node_as_its_agent_registers_it():
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": "ketch-node-1",
+            "labels": {"kubernetes.io/hostname": "ketch-node-1", "kubernetes.io/os": "linux"},
+            "annotations": {"ketch.io/vtep-mac": "0a:58:0a:f4:01:01"},
+        },
+        "spec": {
+            "podCIDR": "10.244.1.0/24",
+            "podCIDRs": ["10.244.1.0/24"],
+            "taints": [
+                {
+                    "key": "node.kubernetes.io/not-ready",
+                    "effect": "NoSchedule",
+                    "timeAdded": "2024-05-01T10:00:00Z",
+                }
+            ],
+            "unschedulable": False,
+        },
+        "status": {
+            "capacity": {
+                "cpu": "2",
+                "memory": "4025612Ki",
+                "pods": "110",
+                "ephemeral-storage": "30Gi",
+            },
+            "allocatable": {"cpu": "2", "memory": "3923212Ki", "pods": "110"},
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "lastHeartbeatTime": "2024-05-01T10:00:00Z",
+                    "lastTransitionTime": "2024-05-01T10:00:00Z",
+                    "reason": "KetchReady",
+                    "message": "node agent is posting ready status",
+                }
+            ],
+            "addresses": [
+                {"type": "InternalIP", "address": "10.10.0.2"},
+                {"type": "Hostname", "address": "ketch-node-1"},
+            ],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {
+                "machineID": "m",
+                "systemUUID": "s",
+                "bootID": "b",
+                "kernelVersion": "6.1.0",
+                "osImage": "Debian GNU/Linux 12 (bookworm)",
+                "containerRuntimeVersion": "ketch://0.1.0",
+                "kubeletVersion": "v1.32.0-ketch",
+                "kubeProxyVersion": "v1.32.0-ketch",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+            },
+            "images": [{"names": ["docker.io/library/busybox:latest"], "sizeBytes": 4261550}],
+        },
+    }
+    assert errors("no", node) == []
+    moved = copy.deepcopy(node)
+    moved["spec"]["podCIDR"] = moved["spec"]["podCIDRs"][0] = "10.244.2.0/24"
+    assert {e.field for e in errors("no", moved, node)} == {"spec.podCIDR", "spec.podCIDRs"}
+    node["spec"]["taints"].append({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"})
+    assert only(errors("no", node)).type == DUPLICATE
