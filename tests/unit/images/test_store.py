@@ -203,3 +203,15 @@ def test_only_stale_temporaries_are_cleaned_at_start(tmp_path):
     ImageStore(root)
     assert not old_blob.exists() and not old_layer.exists()
     assert fresh_blob.exists()  # may belong to an ingest running in another process
+
+
+def test_lease_with_a_vanished_holder_protects_nothing(store, tmp_path):
+    image = commit_layers(store, [BASE], "base:1")
+    holder = tmp_path / "snapshot-dir"
+    holder.mkdir()
+    store.add_lease("snapshot-x", image.layers, holder=holder)
+    store.remove("base:1")
+    assert store.layers.list() == image.layers
+    holder.rmdir()
+    assert store.gc() == image.layers
+    assert os.listdir(store.leases_dir) == []

@@ -15,6 +15,7 @@ An image's id is its config digest (as in Docker); its digest is the manifest's.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -473,13 +474,17 @@ class ImageStore:
 
     # ------------------------------------------------------------------ leases
 
-    def add_lease(self, name: str, diff_ids: list[str]) -> None:
-        """Protect layers from GC while something (a container's snapshot) uses them."""
+    def add_lease(self, name: str, diff_ids: list[str], holder: Path | str | None = None) -> None:
+        """Protect layers from GC while something (a container's snapshot) uses them.
+
+        holder: a path that exists as long as the lease is meant to; a lease whose holder
+        has vanished (say, a snapshot directory removed by hand) no longer protects anything.
+        """
         if not _LEASE_NAME.match(name):
             raise ValueError(f"invalid lease name {name!r}")
         path = self.leases_dir / f"{name}.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"layers": diff_ids}))
+        tmp = self.leases_dir / f".{name}.tmp"
+        tmp.write_text(json.dumps({"layers": diff_ids, "holder": str(holder) if holder else None}))
         os.replace(tmp, path)
 
     def remove_lease(self, name: str) -> None:
@@ -490,11 +495,19 @@ class ImageStore:
 
     def _leased_layers(self) -> Iterator[str]:
         for entry in os.scandir(self.leases_dir):
-            if entry.name.endswith(".json"):
-                try:
-                    yield from json.loads(Path(entry.path).read_text()).get("layers", [])
-                except (ValueError, FileNotFoundError):
-                    continue
+            if not entry.name.endswith(".json"):
+                continue
+            try:
+                lease = json.loads(Path(entry.path).read_text())
+            except (ValueError, FileNotFoundError):
+                continue
+            holder = lease.get("holder")
+            if holder and not os.path.exists(holder):
+                log.info("lease %s is stale (%s is gone): removed", entry.name, holder)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                continue
+            yield from lease.get("layers", [])
 
     # ------------------------------------------------------------------ usage
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -95,6 +96,7 @@ class OverlaySnapshotter:
         self.snapshots.mkdir(parents=True, exist_ok=True)
         self.links.mkdir(exist_ok=True)
         self._checked_fs = False
+        self._root_tag = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:8]
 
     def _dir(self, key: str) -> Path:
         if not _KEY.match(key):
@@ -131,8 +133,7 @@ class OverlaySnapshotter:
         top = os.stat(self.images.layers.path(image.layers[-1]))
         os.chown(directory / "upper", top.st_uid, top.st_gid)
         os.chmod(directory / "upper", stat.S_IMODE(top.st_mode))
-        lease = self._lease_name(key)
-        self.images.add_lease(lease, list(image.layers))
+        self.images.add_lease(self._lease_name(key), list(image.layers), holder=directory)
         meta = {"key": key, "image": image.id, "layers": list(image.layers)}
         (directory / "meta.json").write_text(json.dumps(meta))
         upper, work = directory / "upper", directory / "work"
@@ -239,9 +240,9 @@ class OverlaySnapshotter:
             shutil.rmtree(directory)
         self.images.remove_lease(self._lease_name(key))
 
-    @staticmethod
-    def _lease_name(key: str) -> str:
-        return f"snapshot-{key}"
+    def _lease_name(self, key: str) -> str:
+        """Unique per snapshotter root, so two runtimes sharing an image store never collide."""
+        return f"snapshot-{self._root_tag}-{key}"
 
     # ------------------------------------------------------------------ usage
 
