@@ -128,6 +128,7 @@ async def test_events_and_stats(manager, rootfs):
     stats = manager.stats(cid_)
     assert stats["pids"] >= 1 and stats["memory_usage_bytes"] > 0 and stats["cpu_usage_ns"] > 0
     assert 0 < stats["memory_working_set_bytes"] <= stats["memory_usage_bytes"]
+    assert stats["memory_limit_bytes"] == 64 << 20
     await manager.kill(cid_, "SIGKILL")
     await manager.wait(cid_)
     await manager.remove(cid_)

@@ -82,9 +82,10 @@ def test_v1_stats_and_oom(tmp_path: Path):
     (tmp_path / "memory/k/c/memory.stat").write_text("cache 5\ntotal_inactive_file 250000\n")
     (tmp_path / "cpuacct/k/c/cpuacct.usage").write_text("123456789\n")
     (tmp_path / "pids/k/c/pids.current").write_text("7\n")
+    (tmp_path / "memory/k/c/memory.limit_in_bytes").write_text("9223372036854771712\n")
     (tmp_path / "memory/k/c/memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
     assert cg.stats() == {"cpu_usage_ns": 123456789, "memory_usage_bytes": 1000000,
-                          "memory_working_set_bytes": 750000, "pids": 7}
+                          "memory_working_set_bytes": 750000, "pids": 7, "memory_limit_bytes": 0, "pids_limit": 0}
     assert cg.oom_kill_count() == 2
 
 
@@ -118,9 +119,10 @@ def test_v2_stats_and_oom(tmp_path: Path):
     (d / "memory.current").write_text("4096000\n")
     (d / "memory.stat").write_text("anon 100\ninactive_file 96000\nactive_file 5\n")
     (d / "pids.current").write_text("3\n")
+    (d / "memory.max").write_text("max\n")
     (d / "memory.events").write_text("low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n")
     assert cg.stats() == {"cpu_usage_ns": 2_500_000, "memory_usage_bytes": 4096000,
-                          "memory_working_set_bytes": 4000000, "pids": 3}
+                          "memory_working_set_bytes": 4000000, "pids": 3, "memory_limit_bytes": 0, "pids_limit": 0}
     assert cg.oom_kill_count() == 1
     with pytest.raises(OSError, match="cannot remove cgroup"):   # a fake tree is a plain, non-empty directory
         cg.remove(timeout=0)

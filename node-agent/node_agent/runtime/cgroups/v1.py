@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .base import Cgroup, Limits, read_int, read_keyed, write
+from .base import Cgroup, Limits, read, read_int, read_keyed, write
 from .detect import V1_CONTROLLERS, CgroupLayout
 
 
@@ -62,6 +62,8 @@ class CgroupV1(Cgroup):
             "memory_usage_bytes": usage,
             "memory_working_set_bytes": max(0, usage - inactive),
             "pids": read_int(self._file("pids", "pids.current") or ""),
+            "memory_limit_bytes": _limit(read(self._file("memory", "memory.limit_in_bytes") or "")),
+            "pids_limit": _limit(read(self._file("pids", "pids.max") or "")),
         }
 
     def oom_kill_count(self) -> int:
@@ -76,3 +78,12 @@ class CgroupV1(Cgroup):
 
     def memory_limit(self) -> int:
         return read_int(self._file("memory", "memory.limit_in_bytes") or "")
+
+
+def _limit(text: str) -> int:
+    """0 for no limit ("max", or v1's page-rounded LONG_MAX)."""
+    text = text.strip()
+    if not text.isdigit():
+        return 0
+    value = int(text)
+    return 0 if value >= (1 << 62) else value

@@ -71,6 +71,8 @@ class CgroupV2(Cgroup):
             "memory_usage_bytes": usage,
             "memory_working_set_bytes": max(0, usage - mem.get("inactive_file", 0)),
             "pids": read_int(f("pids.current")),
+            "memory_limit_bytes": _limit(read(f("memory.max"))),
+            "pids_limit": _limit(read(f("pids.max"))),
         }
 
     def oom_kill_count(self) -> int:
@@ -85,3 +87,9 @@ class CgroupV2(Cgroup):
             except OSError:
                 pass
         super().kill_all(signum)
+
+
+def _limit(text: str) -> int:
+    """0 for no limit ("max")."""
+    text = text.strip()
+    return int(text) if text.isdigit() else 0
