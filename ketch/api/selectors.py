@@ -517,9 +517,8 @@ class FieldSelector:
         if text is None or not text.strip():
             return cls()
         reqs = []
-        for term in _split_unescaped(text, ","):
-            if not term:
-                continue
+        # Sorted like Kubernetes' fields.ParseSelector, so the text form is canonical.
+        for term in sorted(t for t in _split_unescaped(text, ",") if t):
             split = _split_term(term)
             if split is None:
                 raise SelectorError(f"invalid selector: '{text}'; can't understand '{term}'")

@@ -208,6 +208,12 @@ def test_field_selector_on_pods(text, expected):
     assert matches_object(PODS, _pod(), fields=selector) is expected
 
 
+def test_field_selector_terms_sorted_like_kubernetes():
+    assert str(FieldSelector.parse("status.phase=Running,metadata.name=a,")) == (
+        "metadata.name=a,status.phase=Running"
+    )
+
+
 def test_field_selector_escapes():
     sel = FieldSelector.parse(r"metadata.name=a\,b\=c\\d,reason!=x")
     assert [(r.key, r.operator, r.value) for r in sel.requirements] == [
