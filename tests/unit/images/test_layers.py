@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-from node_agent.runtime.images.layers import LayerStore, UnsafeLayer, extract_tar
+from node_agent.runtime.images.layers import CorruptLayer, LayerStore, UnsafeLayer, extract_tar
 
 from .tarbuild import LayerTar
 
+RANDOM = os.urandom(5000)
 OPAQUE = "trusted.overlay.opaque" if os.geteuid() == 0 else "user.overlay.opaque"
 
 
@@ -193,3 +194,15 @@ def test_implied_parents_are_0755_whatever_the_umask(tmp_path):
 def test_parent_that_is_a_file_is_refused(tmp_path):
     with pytest.raises(UnsafeLayer, match="not a directory"):
         _extract(tmp_path, LayerTar().file("a", b"file").file("a/b", b"x").build())
+
+
+@pytest.mark.parametrize("data", [
+    gzip.compress(LayerTar().file("a", RANDOM).build())[:2000],  # truncated gzip
+    b"\x1f\x8bnot really gzip" * 40,
+    LayerTar().file("a", RANDOM).build()[:1500],  # truncated tar
+])
+def test_corrupt_layers_are_reported_as_such(tmp_path, data):
+    store = LayerStore(tmp_path)
+    with pytest.raises(CorruptLayer):
+        store.unpack(io.BytesIO(data))
+    assert os.listdir(store.root) == []

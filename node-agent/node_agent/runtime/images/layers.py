@@ -25,6 +25,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +46,10 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 class UnsafeLayer(ValueError):
     """A layer entry would escape the layer directory; the whole layer is refused."""
+
+
+class CorruptLayer(ValueError):
+    """The layer blob is truncated or not a tar (gzip, zstd) at all."""
 
 
 class LayerNotFound(KeyError):
@@ -394,12 +399,15 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def extract_tar(stream: BinaryIO, dest: Path, *, whiteouts: bool = True) -> LayerInfo:
     """Extract a (possibly compressed) tar stream into dest; returns its diff id and size."""
-    with open_uncompressed(stream) as raw:
-        reader = _HashingReader(raw)
-        extractor = LayerExtractor(dest, whiteouts=whiteouts)
-        extractor.extract(reader)  # type: ignore[arg-type]
-        reader.drain()
-        return LayerInfo(reader.digest, extractor.size)
+    try:
+        with open_uncompressed(stream) as raw:
+            reader = _HashingReader(raw)
+            extractor = LayerExtractor(dest, whiteouts=whiteouts)
+            extractor.extract(reader)  # type: ignore[arg-type]
+            reader.drain()
+            return LayerInfo(reader.digest, extractor.size)
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise CorruptLayer(f"layer is not a readable tar archive: {exc}") from None
 
 
 # ---------------------------------------------------------------------------
