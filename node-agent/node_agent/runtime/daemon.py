@@ -105,8 +105,9 @@ async def serve(args: argparse.Namespace) -> None:
     from node_agent.network.networks import Networks
     from node_agent.runtime.containers import ContainerManager
     from node_agent.runtime.images.store import ImageStore
+    from node_agent.runtime.json_gateway import JsonGateway, json_socket_for
     from node_agent.runtime.sandbox import SandboxManager
-    from node_agent.runtime.service import Runtime, add_services
+    from node_agent.runtime.service import Runtime, add_services, servicers
     from node_agent.runtime.snapshots.overlay import OverlaySnapshotter
     from node_agent.runtime.state import RecordStore
     from node_agent.runtime.volumes import VolumeStore
@@ -136,7 +137,9 @@ async def serve(args: argparse.Namespace) -> None:
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 << 20),
                                       ("grpc.max_send_message_length", 64 << 20),
                                       ("grpc.so_reuseport", 0)])
-    add_services(server, runtime)
+    services = servicers(runtime)
+    add_services(server, services)
+    gateway = JsonGateway(services)
     socket_path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         socket_path.unlink()
@@ -144,11 +147,12 @@ async def serve(args: argparse.Namespace) -> None:
     try:
         server.add_insecure_port(f"unix:{socket_path}")
         await server.start()
+        await gateway.start(json_socket_for(socket_path))
     finally:
         os.umask(old_umask)
     os.chmod(socket_path, 0o600)
     log.info("runtime daemon serving", extra={
-        "socket": str(socket_path), "root": str(root), "pid": os.getpid(),
+        "socket": str(socket_path), "json_socket": str(json_socket_for(socket_path)), "root": str(root), "pid": os.getpid(),
         "containers": len(containers.list()), "cgroups": runtime.cgroup_mode,
         "recover_ms": round((time.monotonic() - started) * 1000, 1),
     })
@@ -159,14 +163,16 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("runtime daemon stopping; containers keep running", extra={"containers": len(containers.list())})
+    await gateway.stop()
     await server.stop(grace=2)
     for task in list(runtime._tasks):
         task.cancel()
     await containers.close()
     with contextlib.suppress(Exception):
         await runtime.sandboxes.close()
-    with contextlib.suppress(FileNotFoundError):
-        socket_path.unlink()
+    for path in (socket_path, json_socket_for(socket_path)):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
     pidfile.release()
 
 

@@ -581,7 +581,13 @@ class Runtime:
 
     async def start(self, key: str) -> None:
         rec = self.container(key)
-        await self.containers.start(rec.id)
+        try:
+            await self.containers.start(rec.id)
+        except BaseException:
+            if rec.auto_remove:  # --rm: a container that cannot start goes too (as with docker)
+                with contextlib.suppress(Exception):
+                    await self.remove_container(rec.id, force=True, remove_volumes=True)
+            raise
         if rec.auto_remove:
             self._watch_auto_remove(rec.id)
 
@@ -1338,8 +1344,18 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
         return pb.ConnectNetworkResponse()
 
 
-def add_services(server: grpc.aio.Server, runtime: Runtime) -> None:
-    pb_grpc.add_RuntimeServiceServicer_to_server(RuntimeServicer(runtime), server)
-    pb_grpc.add_ImageServiceServicer_to_server(ImageServicer(runtime), server)
-    pb_grpc.add_VolumeServiceServicer_to_server(VolumeServicer(runtime), server)
-    pb_grpc.add_NetworkServiceServicer_to_server(NetworkServicer(runtime), server)
+def servicers(runtime: Runtime) -> dict[str, Any]:
+    """Service name (as in runtime.proto) -> servicer; shared by gRPC and the JSON gateway."""
+    return {
+        "RuntimeService": RuntimeServicer(runtime),
+        "ImageService": ImageServicer(runtime),
+        "VolumeService": VolumeServicer(runtime),
+        "NetworkService": NetworkServicer(runtime),
+    }
+
+
+def add_services(server: grpc.aio.Server, services: dict[str, Any]) -> None:
+    pb_grpc.add_RuntimeServiceServicer_to_server(services["RuntimeService"], server)
+    pb_grpc.add_ImageServiceServicer_to_server(services["ImageService"], server)
+    pb_grpc.add_VolumeServiceServicer_to_server(services["VolumeService"], server)
+    pb_grpc.add_NetworkServiceServicer_to_server(services["NetworkService"], server)
