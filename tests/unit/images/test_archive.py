@@ -170,3 +170,15 @@ def test_export_is_deterministic_and_by_id_has_no_tags(store, tmp_path):
     assert (tmp_path / "a.tar").read_bytes() == (tmp_path / "b.tar").read_bytes()
     manifest = json.loads(tarfile.open(tmp_path / "a.tar").extractfile("manifest.json").read())
     assert manifest[0]["RepoTags"] is None
+
+
+def test_malformed_oci_manifest_is_an_archive_error(store, tmp_path):
+    manifest = json.dumps({"schemaVersion": 2, "layers": []}).encode()  # no config
+    archive = write_tar(tmp_path / "bad.tar", {
+        "oci-layout": b'{"imageLayoutVersion":"1.0.0"}',
+        "index.json": json.dumps({"schemaVersion": 2, "manifests": [
+            {"digest": sha(manifest), "size": len(manifest)}]}).encode(),
+        f"blobs/sha256/{sha(manifest)[7:]}": manifest,
+    })
+    with pytest.raises(InvalidArchive, match="malformed"):
+        store.import_archive(archive)

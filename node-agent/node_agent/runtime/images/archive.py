@@ -169,13 +169,20 @@ def _import_oci(store: ImageStore, source: _Source) -> list[Image]:
         raise InvalidArchive("oci-layout has no imageLayoutVersion")
     index = source.read_json("index.json")
     images: dict[str, Image] = {}
-    for desc in _manifest_descriptors(source, index):
-        manifest_bytes = _read_verified(source, desc["digest"])
-        manifest = json.loads(manifest_bytes)
-        config_bytes = _read_verified(source, manifest["config"]["digest"])
-        for layer in manifest.get("layers") or []:
-            with source.open(_blob_name(layer["digest"])) as stream:
-                store.put_blob(stream, layer["digest"])
+    try:
+        descriptors = list(_manifest_descriptors(source, index))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise InvalidArchive(f"index.json: malformed descriptor ({exc!r})") from None
+    for desc in descriptors:
+        try:
+            manifest_bytes = _read_verified(source, desc["digest"])
+            manifest = json.loads(manifest_bytes)
+            config_bytes = _read_verified(source, manifest["config"]["digest"])
+            for layer in manifest.get("layers") or []:
+                with source.open(_blob_name(layer["digest"])) as stream:
+                    store.put_blob(stream, layer["digest"])
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise InvalidArchive(f"manifest {desc.get('digest')}: malformed ({exc!r})") from None
         ref = _oci_ref_name(desc.get("annotations") or {})
         image = store.commit_image(manifest_bytes, config_bytes, ref)
         images[image.digest] = store.get(image.digest)
