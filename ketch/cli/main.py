@@ -122,12 +122,21 @@ def _run_command(name: str, argv: list[str], flags: dict[str, object]) -> int:
         ctx.close()
 
 
+def _run_runtime(argv: list[str]) -> int:
+    """`ketch runtime ...`: the docker-like commands of ketch.cli.runtime (owned with the runtime)."""
+    import importlib
+
+    module = importlib.import_module("ketch.cli.runtime")
+    entry = getattr(module, "main", None)
+    if not callable(entry):  # a package whose entry point lives in its `main` submodule
+        entry = importlib.import_module("ketch.cli.runtime.main").main
+    return int(entry(argv) or 0)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "runtime":
-        from ketch.cli import runtime  # the runtime engineer's docker-like commands
-
-        return runtime.main(args[1:])
+        return _run_runtime(args[1:])
     try:
         flags, args = split_global_flags(args)
         if not args or args[0] in ("-h", "--help", "help"):

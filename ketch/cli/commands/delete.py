@@ -28,8 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds the object gets to terminate (-1: its own default)")
     p.add_argument("--now", action="store_true", help="--grace-period=1: signal for immediate shutdown")
     p.add_argument("--force", action="store_true", help="with --grace-period=0: remove without waiting for the node")
-    p.add_argument("--wait", default="true", nargs="?", const="true",
-                   help="wait for the objects to be gone (default true)")
+    p.add_argument("--wait", default="true",
+                   help="wait for the objects to be gone: --wait=true (default) or --wait=false")
     p.add_argument("--timeout", type=float, default=0, help="seconds to wait (0: a week, like kubectl)")
     p.add_argument("--ignore-not-found", action="store_true")
     p.add_argument("--cascade", default="background", choices=["background", "foreground", "orphan"])
@@ -127,7 +127,9 @@ def wait_gone(ctx, d: Doomed, deadline: float) -> bool:
 
 
 def run(_name: str, argv: list[str], ctx) -> int:
-    args = build_parser().parse_args(argv)
+    # a bare boolean flag, as kubectl accepts it; `--wait false` is not kubectl's syntax either
+    argv = ["--wait=true" if a == "--wait" else a for a in argv]
+    args = build_parser().parse_intermixed_args(argv)
     wait = str(args.wait).lower() not in ("false", "0", "no")
     grace = _grace(args)
     if grace == 0 and args.force:

@@ -231,7 +231,7 @@ def run(_name: str, argv: list[str], ctx) -> int:
     p.add_argument("args", nargs="+", metavar="TYPE [NAME...] | TYPE/NAME")
     p.add_argument("-l", "--selector")
     p.add_argument("-A", "--all-namespaces", action="store_true")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)
     if len(args.args) == 1 and "/" not in args.args[0] and ctx.resolve(args.args[0]) is None:
         raise CommandError(f'the server doesn\'t have a resource type "{args.args[0]}"')
     blocks: list[str] = []

@@ -107,7 +107,7 @@ def run(_name: str, argv: list[str], ctx) -> int:
     p = Parser(prog="ketch edit", description="Edit a resource on the server.")
     p.add_argument("args", nargs="+", metavar="TYPE NAME | TYPE/NAME")
     p.add_argument("-o", "--output", choices=["name"])
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)
     rc = 0
     for info, names in parse_targets(ctx, args.args):
         if not names:

@@ -140,7 +140,7 @@ def _no_resources(ctx, targets, args) -> None:
 
 
 def run(_name: str, argv: list[str], ctx) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)
     output.check_format(args.output)
     targets = parse_targets(ctx, args.args)
     human = args.output in (None, "wide")

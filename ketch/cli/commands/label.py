@@ -45,7 +45,7 @@ def split_changes(args: list[str]) -> tuple[list[str], dict[str, str], list[str]
 
 
 def run(verb: str, argv: list[str], ctx) -> int:
-    args = build_parser(verb).parse_args(argv)
+    args = build_parser(verb).parse_intermixed_args(argv)
     field = "labels" if verb == "label" else "annotations"
     past = "labeled" if verb == "label" else "annotated"
     resource_args, sets, removes = split_changes(args.args)

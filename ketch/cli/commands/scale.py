@@ -15,7 +15,7 @@ def run(_name: str, argv: list[str], ctx) -> int:
     p.add_argument("--replicas", type=int, required=True)
     p.add_argument("--current-replicas", type=int, default=-1,
                    help="only scale if the current size is this")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)
     if args.replicas < 0:
         raise CommandError("The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0")
     for info, names in parse_targets(ctx, args.args):
