@@ -67,11 +67,11 @@ async def test_exec_stream_with_tty_and_resize(manager, rootfs):
     proc = await manager.exec_stream(cid, ["sh"], tty=True, stdin=True, width=80, height=24)
     await proc.resize(123, 45)
     await asyncio.sleep(0.1)
-    await proc.write_stdin(b"stty size; [ -t 0 ] && echo is-a-terminal; exit 5\n")
+    await proc.write_stdin(b"stty size; tty; exit 5\n")
     out, err = await read_all(proc)
     assert await proc.wait() == 5
     text = out.decode(errors="replace")
-    assert "is-a-terminal" in text
+    assert "/dev/pts/0" in text          # a terminal of the container's own devpts
     assert "45 123" in text
     assert err == b""                   # a terminal has one stream
 
@@ -89,7 +89,7 @@ async def test_attach_to_container_stdio(manager, rootfs):
 async def test_attach_with_tty(manager, rootfs):
     cid = await running(manager, rootfs, ["sh"], tty=True, stdin=True)
     io = await manager.attach(cid)
-    await io.write_stdin(b"echo $((6*7)); exit 0\n")
+    await io.write_stdin(b"echo $((6*7)); tty; exit 0\n")
     out, _ = await read_all(io)
-    assert b"42" in out
+    assert b"42" in out and b"/dev/pts/0" in out
     assert (await manager.wait(cid)).exit_code == 0

@@ -11,7 +11,9 @@ import fcntl
 import json
 import os
 import signal
+import socket
 import stat
+import struct
 import termios
 
 from ..linux import caps
@@ -21,6 +23,8 @@ from .trace import mark
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NS_ORDER = ("ipc", "uts", "net", "cgroup", "mnt")   # mnt last: it changes what paths mean
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
 
 
 class ExecError(Exception):
@@ -56,6 +60,26 @@ def setup_stdio(stdin: int, stdout: int, stderr: int, tty: bool) -> None:
         if fd != target:
             os.dup2(fd, target)
             os.set_inheritable(target, True)
+
+
+def open_container_pty(pty_sock: int, uid: int, gid: int, winsize: tuple[int, int] | None) -> int:
+    """Open a terminal on the container's own /dev/pts (so `tty` names it), hand the
+    master to the shim over `pty_sock`, and return the slave."""
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+    number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
+    slave = os.open(f"/dev/pts/{number}", os.O_RDWR | os.O_NOCTTY)
+    os.fchown(slave, uid, gid)
+    if winsize and winsize[0] and winsize[1]:
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", winsize[1], winsize[0], 0, 0))
+    sock = socket.socket(fileno=pty_sock)
+    try:
+        socket.send_fds(sock, [b"pty"], [master])
+    finally:
+        sock.detach()
+        os.close(pty_sock)
+    os.close(master)
+    return slave
 
 
 def close_fds_except(keep: set[int]) -> None:
@@ -150,14 +174,17 @@ def _fail(status_fd: int, error: BaseException) -> None:
     os._exit(code)
 
 
-def container_init(cfg: dict, stdio: tuple[int, int, int], status_fd: int, start_fd: int) -> None:
-    """PID 1 of the container. Sets everything up, says ready, waits for start, execs."""
+def container_init(cfg: dict, stdio: tuple[int, int, int] | None, status_fd: int, start_fd: int,
+                   pty_sock: int = -1) -> None:
+    """PID 1 of the container. Sets everything up, says ready, waits for start, execs.
+    With a terminal (pty_sock given) stdio is a pty opened inside the container."""
     spec = cfg["spec"]
     mark('init.begin')
     try:
         reset_process_state()
-        setup_stdio(*stdio, tty=bool(spec.get("tty")))
-        close_fds_except({status_fd, start_fd})
+        if stdio is not None:
+            setup_stdio(*stdio, tty=False)
+        close_fds_except({status_fd, start_fd, pty_sock})
         mark('init.stdio')
         join_cgroup(cfg["cgroup_procs"])
         mark('init.cgroup')
@@ -174,6 +201,12 @@ def container_init(cfg: dict, stdio: tuple[int, int, int], status_fd: int, start
             sc.sethostname(spec.get("hostname") or spec["id"][:12])
         mark('init.ns')
         rootfs.setup_rootfs(spec)
+        if pty_sock >= 0:
+            proc = cfg["process"]
+            slave = open_container_pty(pty_sock, int(proc.get("uid") or 0), int(proc.get("gid") or 0), None)
+            setup_stdio(slave, slave, slave, tty=True)
+            if slave > 2:
+                os.close(slave)
         mark('init.rootfs')
     except BaseException as e:  # noqa: BLE001 - everything must reach the shim
         _fail(status_fd, e)
@@ -192,20 +225,29 @@ def container_init(cfg: dict, stdio: tuple[int, int, int], status_fd: int, start
         _fail(status_fd, e)
 
 
-def exec_child(cfg: dict, init_pid: int, proc: dict, stdio: tuple[int, int, int], tty: bool, status_fd: int) -> None:
-    """A process exec'd into the running container: joins its cgroup and every namespace."""
+def exec_child(cfg: dict, init_pid: int, proc: dict, stdio: tuple[int, int, int], status_fd: int,
+               pty_sock: int = -1, winsize: tuple[int, int] | None = None) -> None:
+    """A process exec'd into the running container: joins its cgroup and every namespace.
+    With pty_sock its terminal is opened inside the container (stdin of `stdio` then
+    only says whether stdin is attached)."""
     try:
         reset_process_state()
         ns_fds = []
         for kind in NS_ORDER:
             path = f"/proc/{init_pid}/ns/{kind}"
             ns_fds.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
-        setup_stdio(*stdio, tty=tty)
-        close_fds_except({status_fd, *ns_fds})
+        if pty_sock < 0:
+            setup_stdio(*stdio, tty=False)
+        close_fds_except({status_fd, pty_sock, *ns_fds})
         join_cgroup(cfg["cgroup_procs"])
         for fd in ns_fds:
             sc.setns(fd, 0)
             os.close(fd)
+        if pty_sock >= 0:
+            slave = open_container_pty(pty_sock, int(proc.get("uid") or 0), int(proc.get("gid") or 0), winsize)
+            setup_stdio(slave, slave, slave, tty=True)
+            if slave > 2:
+                os.close(slave)
         become_user_and_exec(proc)
     except BaseException as e:  # noqa: BLE001
         _fail(status_fd, e)

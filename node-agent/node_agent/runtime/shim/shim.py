@@ -38,6 +38,20 @@ def set_winsize(fd: int, width: int, height: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
 
+def receive_fd(sock_fd: int) -> int:
+    """The one descriptor a child sent over a unix socketpair (then closed)."""
+    sock = socket.socket(fileno=sock_fd)
+    try:
+        sock.settimeout(5)
+        _, fds, _, _ = socket.recv_fds(sock, 16, 1)
+    finally:
+        sock.close()
+    if not fds:
+        raise RuntimeError("the container did not hand over its terminal")
+    os.set_inheritable(fds[0], False)
+    return fds[0]
+
+
 def exit_code_of(status: int) -> int:
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
@@ -155,12 +169,13 @@ class Shim:
         cfg["cgroup_procs"] = self.cgroup.procs_files()
         mark('shim.cgroup')
 
+        pty_parent = pty_child = -1
         if self.tty:
-            master, slave = os.openpty()
-            self.tty_master = master
-            child_stdio = (slave, slave, slave)
-            self._child_ends = [slave]
-            self._out_fds = [("stdout", master)]
+            # the init opens the terminal on the container's own devpts and sends us the master
+            pty_parent_sock, pty_child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            pty_parent, pty_child = pty_parent_sock.detach(), pty_child_sock.detach()
+            child_stdio = None
+            self._child_ends = [pty_child]
         else:
             out_r, out_w = os.pipe2(os.O_CLOEXEC)
             err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -194,7 +209,7 @@ class Shim:
         if pid == 0:
             os.close(status_r)
             os.close(start_w)
-            init.container_init(cfg, child_stdio, status_w, start_r)
+            init.container_init(cfg, child_stdio, status_w, start_r, pty_child)
             os._exit(1)
         self.init_pid = pid
         for fd in self._child_ends + [status_w, start_r]:
@@ -206,6 +221,9 @@ class Shim:
         if reply.get("error") or not reply.get("ready"):
             os.waitpid(pid, 0)
             raise RuntimeError(reply.get("error") or "container init exited during set-up")
+        if self.tty:
+            self.tty_master = receive_fd(pty_parent)
+            self._out_fds = [("stdout", self.tty_master)]
         now = time.time_ns()
         write_json_atomic(os.path.join(self.state_dir, CONFIG_FILE), cfg)
         self.state = {
@@ -466,13 +484,11 @@ class Shim:
             proc["env"] = list(proc.get("env") or []) + list(request["env"])
         if request.get("cwd"):
             proc["cwd"] = request["cwd"]
+        pty_parent = pty_child = -1
         if tty:
-            master, slave = os.openpty()
-            if request.get("width") and request.get("height"):
-                set_winsize(master, int(request["width"]), int(request["height"]))
-            stdio, child_ends = (slave, slave, slave), [slave]
-            outputs = [("stdout", master)]
-            stdin_w = os.dup(master) if request.get("stdin") else -1
+            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            pty_parent, pty_child = a.detach(), b.detach()
+            stdio, child_ends, outputs, stdin_w, master = None, [pty_child], [], -1, -1
         else:
             out_r, out_w = os.pipe2(os.O_CLOEXEC)
             err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -486,7 +502,8 @@ class Shim:
         status_r, status_w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:
-            init.exec_child(self.cfg, self.init_pid, proc, stdio, tty, status_w)
+            init.exec_child(self.cfg, self.init_pid, proc, stdio, status_w, pty_child,
+                            (int(request.get("width") or 0), int(request.get("height") or 0)))
             os._exit(1)
         session = ExecSession(pid)
         self.execs[pid] = session
@@ -494,6 +511,13 @@ class Shim:
             os.close(fd)
         self._reap()     # the child may already be gone
         result = await self._read_status_async(status_r)
+        if tty:
+            if result.get("error"):
+                os.close(pty_parent)
+            else:
+                master = receive_fd(pty_parent)      # sent before execve: already queued
+                outputs = [("stdout", master)]
+                stdin_w = os.dup(master) if request.get("stdin") else -1
         if result.get("error"):
             for _, fd in outputs:
                 os.close(fd)
