@@ -62,10 +62,19 @@ DEPLOYMENT = top_level(
             "selector": Field(LABEL_SELECTOR, required=True),
             "template": Field(POD_TEMPLATE_SPEC, required=True),
             "strategy": Field(DEPLOYMENT_STRATEGY),
-            "minReadySeconds": Field(Integer(minimum=0)),
-            "revisionHistoryLimit": Field(Integer(minimum=0), default=10),
-            "paused": Field(Boolean()),
-            "progressDeadlineSeconds": Field(Integer(minimum=1), default=600),
+            "minReadySeconds": Field(
+                Integer("A new pod counts as available after being ready this long.", minimum=0)
+            ),
+            "revisionHistoryLimit": Field(
+                Integer("Old ReplicaSets kept for rollback.", minimum=0), default=10
+            ),
+            "paused": Field(Boolean("Stop rolling out template changes.")),
+            "progressDeadlineSeconds": Field(
+                Integer(
+                    "Seconds without progress before the rollout is reported failed.", minimum=1
+                ),
+                default=600,
+            ),
         },
         description="The desired state of a Deployment.",
         name=APPS + "DeploymentSpec",

@@ -32,6 +32,11 @@ from ketch.api.schema import (
 CORE = "io.k8s.api.core.v1."
 
 PROTOCOLS = ("TCP", "UDP")
+#: The PriorityClasses every Kubernetes cluster has, and their values.
+BUILTIN_PRIORITY_CLASSES = {
+    "system-node-critical": 2000001000,
+    "system-cluster-critical": 2000000000,
+}
 PORT = Integer(minimum=1, maximum=65535)
 NAMES_ONLY = "this feature is not implemented"
 
@@ -324,7 +329,7 @@ CONTAINER = Object(
         "image": Field(String("Image reference, e.g. busybox:1.36."), required=True),
         "command": Field(Array(String(), "Entrypoint; replaces the image's ENTRYPOINT.")),
         "args": Field(Array(String(), "Arguments; replace the image's CMD.")),
-        "workingDir": Field(String()),
+        "workingDir": Field(String("Working directory; defaults to the image's.")),
         "ports": Field(Array(CONTAINER_PORT, merge_key="containerPort", patch_strategy="merge")),
         "envFrom": Field(Array(ENV_FROM_SOURCE)),
         "env": Field(Array(ENV_VAR, merge_key="name", patch_strategy="merge")),
@@ -338,11 +343,16 @@ CONTAINER = Object(
         "terminationMessagePolicy": Field(
             String(enum=("File", "FallbackToLogsOnError")), default="File"
         ),
-        "imagePullPolicy": Field(String(enum=("Always", "IfNotPresent", "Never"))),
+        "imagePullPolicy": Field(
+            String(
+                "Always: pull every start; IfNotPresent; Never: use only local images. Defaults from the tag.",
+                enum=("Always", "IfNotPresent", "Never"),
+            )
+        ),
         "securityContext": Field(SECURITY_CONTEXT),
-        "stdin": Field(Boolean()),
+        "stdin": Field(Boolean("Keep stdin open (kubectl attach/exec -i).")),
         "stdinOnce": Field(Boolean()),
-        "tty": Field(Boolean()),
+        "tty": Field(Boolean("Allocate a terminal.")),
     },
     "A container of a pod.",
     unsupported={
@@ -655,16 +665,40 @@ POD_SPEC = Object(
             Array(CONTAINER, "At least one.", merge_key="name", patch_strategy="merge"),
             required=True,
         ),
-        "restartPolicy": Field(String(enum=("Always", "OnFailure", "Never"))),
-        "terminationGracePeriodSeconds": Field(Integer(format="int64", minimum=0), default=30),
-        "activeDeadlineSeconds": Field(Integer(format="int64", minimum=1)),
+        "restartPolicy": Field(
+            String(
+                "Restart the containers when they exit: Always (default), OnFailure, Never.",
+                enum=("Always", "OnFailure", "Never"),
+            )
+        ),
+        "terminationGracePeriodSeconds": Field(
+            Integer(
+                "Seconds between SIGTERM and SIGKILL when the pod is deleted.",
+                format="int64",
+                minimum=0,
+            ),
+            default=30,
+        ),
+        "activeDeadlineSeconds": Field(
+            Integer("The pod is failed after running this long.", format="int64", minimum=1)
+        ),
         "dnsPolicy": Field(
             String(enum=("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")),
             default="ClusterFirst",
         ),
         "dnsConfig": Field(POD_DNS_CONFIG),
-        "nodeSelector": Field(Map(String(format="label-value"), key_format="label-key")),
-        "serviceAccountName": Field(String(format="dns1123-subdomain")),
+        "nodeSelector": Field(
+            Map(
+                String(format="label-value"),
+                "Only nodes with all these labels can run the pod.",
+                key_format="label-key",
+            )
+        ),
+        "serviceAccountName": Field(
+            String(
+                "The ServiceAccount the pod runs as (default: default).", format="dns1123-subdomain"
+            )
+        ),
         "serviceAccount": Field(String("Deprecated alias of serviceAccountName.")),
         "automountServiceAccountToken": Field(Boolean()),
         "nodeName": Field(
@@ -672,20 +706,38 @@ POD_SPEC = Object(
                 "Set by the scheduler through pods/binding, or by hand.", format="dns1123-subdomain"
             )
         ),
-        "hostNetwork": Field(Boolean()),
-        "shareProcessNamespace": Field(Boolean()),
+        "hostNetwork": Field(Boolean("Use the node's network namespace.")),
+        "shareProcessNamespace": Field(Boolean("One PID namespace for all containers of the pod.")),
         "securityContext": Field(POD_SECURITY_CONTEXT, default={}),
         "imagePullSecrets": Field(
             Array(LOCAL_OBJECT_REFERENCE, merge_key="name", patch_strategy="merge")
         ),
-        "hostname": Field(String(format="dns1123-label")),
-        "subdomain": Field(String(format="dns1123-label")),
+        "hostname": Field(
+            String("Hostname of the pod; defaults to its name.", format="dns1123-label")
+        ),
+        "subdomain": Field(
+            String(
+                "With a headless Service of this name: <hostname>.<subdomain>.<ns>.svc DNS.",
+                format="dns1123-label",
+            )
+        ),
         "affinity": Field(AFFINITY),
-        "schedulerName": Field(String(), default="default-scheduler"),
-        "tolerations": Field(Array(TOLERATION)),
-        "priorityClassName": Field(String()),
-        "priority": Field(Integer()),
-        "enableServiceLinks": Field(Boolean(), default=True),
+        "schedulerName": Field(
+            String("The scheduler that places the pod."), default="default-scheduler"
+        ),
+        "tolerations": Field(Array(TOLERATION, "Taints the pod tolerates.")),
+        "priorityClassName": Field(
+            String(
+                "system-node-critical or system-cluster-critical (the built-in classes); "
+                "Ketch has no PriorityClass objects: set priority for other values.",
+                enum=tuple(BUILTIN_PRIORITY_CLASSES),
+            )
+        ),
+        "priority": Field(Integer("Scheduling priority: higher goes first in the queue.")),
+        "enableServiceLinks": Field(
+            Boolean("Inject <SERVICE>_SERVICE_HOST/_PORT variables for the namespace's Services."),
+            default=True,
+        ),
     },
     "The desired state of a pod.",
     unsupported={
@@ -1015,7 +1067,13 @@ SERVICE_SPEC = Object(
             ),
             default="ClusterIP",
         ),
-        "sessionAffinity": Field(String(enum=("None", "ClientIP")), default="None"),
+        "sessionAffinity": Field(
+            String(
+                "ClientIP sends a client to the same endpoint for a while.",
+                enum=("None", "ClientIP"),
+            ),
+            default="None",
+        ),
         "sessionAffinityConfig": Field(
             Object(
                 {
@@ -1030,13 +1088,26 @@ SERVICE_SPEC = Object(
                 name=CORE + "SessionAffinityConfig",
             )
         ),
-        "publishNotReadyAddresses": Field(Boolean()),
+        "publishNotReadyAddresses": Field(
+            Boolean("Include endpoints that are not ready (e.g. for peer discovery).")
+        ),
         "ipFamilies": Field(Array(String(enum=("IPv4",)))),
         "ipFamilyPolicy": Field(
             String(enum=("SingleStack", "PreferDualStack", "RequireDualStack"))
         ),
-        "internalTrafficPolicy": Field(String(enum=("Cluster", "Local")), default="Cluster"),
-        "externalTrafficPolicy": Field(String(enum=("Cluster", "Local"))),
+        "internalTrafficPolicy": Field(
+            String(
+                "Local: only endpoints on the same node serve in-cluster traffic.",
+                enum=("Cluster", "Local"),
+            ),
+            default="Cluster",
+        ),
+        "externalTrafficPolicy": Field(
+            String(
+                "NodePort only. Local: only endpoints on the receiving node.",
+                enum=("Cluster", "Local"),
+            )
+        ),
     },
     unsupported={
         "externalIPs": "external IPs are not implemented",

@@ -16,6 +16,7 @@ import copy
 import threading
 from typing import Any
 
+from ketch.api.core_v1 import BUILTIN_PRIORITY_CLASSES
 from ketch.api.resources import ResourceInfo
 from ketch.api.schema import NOTHING, Node, Object, schema_for
 
@@ -182,7 +183,8 @@ def _default_pod(obj: dict) -> None:
         # What the ServiceAccount and Priority admission plugins set on pods.
         if not spec.get("serviceAccountName"):
             spec["serviceAccountName"] = spec["serviceAccount"] = "default"
-        spec.setdefault("priority", 0)
+        if spec.get("priority") is None:
+            spec["priority"] = BUILTIN_PRIORITY_CLASSES.get(spec.get("priorityClassName"), 0)
 
 
 def _default_deployment(obj: dict) -> None:

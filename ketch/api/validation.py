@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ketch.api.core_v1 import BUILTIN_PRIORITY_CLASSES
 from ketch.api.quantity import parse_quantity
 from ketch.api.resources import ResourceInfo
 from ketch.api.schema import Node, kind_schema, schema_for
@@ -1042,6 +1043,17 @@ def validate_pod_spec(
             errs,
         )
     _validate_tolerations(spec.get("tolerations"), _join(path, "tolerations"), errs)
+    class_name, priority = spec.get("priorityClassName"), spec.get("priority")
+    if class_name in BUILTIN_PRIORITY_CLASSES and _is_int(priority):
+        if priority != BUILTIN_PRIORITY_CLASSES[class_name]:
+            errs.append(
+                invalid(
+                    _join(path, "priority"),
+                    priority,
+                    f"must be {BUILTIN_PRIORITY_CLASSES[class_name]}, the value of "
+                    f"priorityClassName {class_name}, or left out",
+                )
+            )
     sa, san = spec.get("serviceAccount"), spec.get("serviceAccountName")
     if sa and san and sa != san:
         errs.append(

@@ -1001,8 +1001,7 @@ def kitchen_sink_pod():
                 },
                 {"key": "dedicated", "operator": "Equal", "value": "lab", "effect": "NoSchedule"},
             ],
-            "priority": 100,
-            "priorityClassName": "high",
+            "priorityClassName": "system-cluster-critical",
             "hostname": "sink",
             "subdomain": "workers",
             "hostNetwork": False,
@@ -1095,3 +1094,16 @@ def test_node_as_its_agent_registers_it():
     assert {e.field for e in errors("no", moved, node)} == {"spec.podCIDR", "spec.podCIDRs"}
     node["spec"]["taints"].append({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"})
     assert only(errors("no", node)).type == DUPLICATE
+
+
+def test_priority_classes_are_the_built_in_ones():
+    obj = pod()
+    obj["spec"]["priorityClassName"] = "high"
+    err = only(errors("po", obj))
+    assert (err.field, err.type) == ("spec.priorityClassName", NOT_SUPPORTED)
+    obj["spec"]["priorityClassName"] = "system-node-critical"
+    apply_defaults(resolve("po"), obj)
+    assert obj["spec"]["priority"] == 2000001000
+    assert errors("po", obj) == []
+    obj["spec"]["priority"] = 5
+    assert only(errors("po", obj)).field == "spec.priority"
