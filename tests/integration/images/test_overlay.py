@@ -176,3 +176,21 @@ def test_busybox_command_builds_into_a_store_and_a_directory(runtime_root):
     assert built["tags"] == ["busybox:latest"]
     assert ImageStore(runtime_root / "cli").get("busybox").id == built["id"]
     assert subprocess.run(["chroot", str(runtime_root / "plain"), "/bin/true"]).returncode == 0
+
+
+def test_snapshot_remounts_with_its_writes_after_an_unmount(store, snapshots):
+    from node_agent.runtime.snapshots.overlay import _umount
+
+    image = busybox.ensure_busybox(store)
+    old_umask = os.umask(0o077)
+    try:
+        rootfs = snapshots.prepare("again", image)
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(os.stat(rootfs).st_mode) == 0o755  # non-root users can enter the root
+    (rootfs / "kept").write_text("yes")
+    os.chmod(rootfs, 0o750)
+    assert _umount(rootfs) == 0  # as after a host reboot
+    assert snapshots.prepare("again", image) == rootfs
+    assert (rootfs / "kept").read_text() == "yes"
+    assert stat.S_IMODE(os.stat(rootfs).st_mode) == 0o750

@@ -128,11 +128,13 @@ class OverlaySnapshotter:
         if not lowers:
             raise SnapshotError(errno.EINVAL, f"image {image.id} has no layers to mount")
         for sub in ("upper", "work", "rootfs"):
-            (directory / sub).mkdir(parents=True, exist_ok=True)
-        # the merged root directory takes its owner and mode from upper: match the image's root
-        top = os.stat(self.images.layers.path(image.layers[-1]))
-        os.chown(directory / "upper", top.st_uid, top.st_gid)
-        os.chmod(directory / "upper", stat.S_IMODE(top.st_mode))
+            try:
+                (directory / sub).mkdir(parents=True)
+            except FileExistsError:
+                continue  # remounting after a reboot: keep what the container did to its root
+            if sub == "upper":
+                # the merged root directory takes its owner and mode from upper (as layer roots: 0755)
+                os.chmod(directory / sub, 0o755)
         self.images.add_lease(self._lease_name(key), list(image.layers), holder=directory)
         meta = {"key": key, "image": image.id, "layers": list(image.layers)}
         (directory / "meta.json").write_text(json.dumps(meta))
