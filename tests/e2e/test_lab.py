@@ -1,0 +1,101 @@
+"""`ketch up` / `ketch down` end to end: daemons, kubeconfig, real kubectl, state kept across restarts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.fixtures.etcd import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    found.append(int(entry))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.fixture
+def lab(tmp_path):
+    state = tmp_path / "state"
+    kubeconfig = tmp_path / "home" / ".kube" / "config"
+    kubeconfig.parent.mkdir(parents=True)
+    # a kubeconfig the user already has: ketch up must keep it
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "other",
+        "clusters": [{"name": "other", "cluster": {"server": "https://192.0.2.1:6443"}}],
+        "users": [{"name": "other", "user": {"token": "x"}}],
+        "contexts": [{"name": "other", "context": {"cluster": "other", "user": "other"}}],
+    }))
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "PYTHONPATH": str(REPO_ROOT)}
+    ports = [str(free_port()) for _ in range(3)]
+
+    def ketch(*args: str, ok: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "ketch.cli.main", *args], capture_output=True,
+                              text=True, env=env, input=stdin, timeout=120, cwd=str(REPO_ROOT))
+        if ok:
+            assert proc.returncode == 0, f"ketch {args}: {proc.stdout}{proc.stderr}"
+        return proc
+
+    def up() -> subprocess.CompletedProcess:
+        return ketch("up", "--state-dir", str(state), "--apiserver-port", ports[0],
+                     "--etcd-client-port", ports[1], "--etcd-peer-port", ports[2])
+
+    def kubectl(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["kubectl", "--cache-dir", str(tmp_path / "kubectl-cache"), *args],
+                              capture_output=True, text=True, env=env, timeout=60)
+
+    try:
+        yield ketch, up, kubectl, state, kubeconfig
+    finally:
+        ketch("down", "--state-dir", str(state), ok=False)
+
+
+def test_up_get_down_up_keeps_state(lab):
+    ketch, up, kubectl, state, kubeconfig = lab
+    first = up()
+    assert "Ketch is up." in first.stdout
+    config = yaml.safe_load(kubeconfig.read_text())
+    assert config["current-context"] == "ketch"
+    assert {c["name"] for c in config["contexts"]} == {"other", "ketch"}
+    assert {u["name"] for u in config["users"]} == {"other", "ketch-admin"}
+
+    names = ketch("get", "ns", "-o", "name").stdout.split()
+    assert {"namespace/default", "namespace/kube-system", "namespace/kube-public"} <= set(names)
+    if shutil.which("kubectl"):
+        real = kubectl("get", "ns")
+        assert real.returncode == 0, real.stderr
+        assert real.stdout.splitlines()[0].split()[:2] == ["NAME", "STATUS"]
+        assert "kube-system" in real.stdout
+
+    assert "already running" in up().stdout  # idempotent
+    ketch("create", "-f", "-", stdin="apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: survivor\n"
+                                     "data:\n  k: v\n")
+    pids = [int((state / "run" / f"{name}.pid").read_text().split()[0]) for name in ("etcd", "apiserver")]
+
+    down = ketch("down", "--state-dir", str(state))
+    assert "Stopped apiserver, etcd" in down.stdout
+    for pid in pids:
+        assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split(")")[1][:3]
+    assert processes_mentioning(str(state)) == []
+    assert "not running" in ketch("down", "--state-dir", str(state)).stdout
+
+    up()
+    kept = ketch("get", "cm", "survivor", "-o", "jsonpath={.data.k}")
+    assert kept.stdout == "v"
