@@ -589,6 +589,14 @@ def _path(*path: str) -> _Extractor:
     return lambda obj: _text(_get(obj, *path))
 
 
+def _pod_ip(pod: Mapping[str, Any]) -> str:
+    """The first of status.podIPs, as Kubernetes selects on; status.podIP otherwise."""
+    ips = _get(pod, "status", "podIPs")
+    if isinstance(ips, list) and ips and isinstance(ips[0], Mapping) and ips[0].get("ip"):
+        return str(ips[0]["ip"])
+    return _text(_get(pod, "status", "podIP"))
+
+
 _KIND_FIELDS: dict[tuple[str, str], dict[str, _Extractor]] = {
     ("", "Pod"): {
         "spec.nodeName": _path("spec", "nodeName"),
@@ -597,7 +605,7 @@ _KIND_FIELDS: dict[tuple[str, str], dict[str, _Extractor]] = {
         "spec.serviceAccountName": _path("spec", "serviceAccountName"),
         "spec.hostNetwork": lambda o: _bool_text(_get(o, "spec", "hostNetwork")),
         "status.phase": _path("status", "phase"),
-        "status.podIP": _path("status", "podIP"),
+        "status.podIP": lambda o: _pod_ip(o),
         "status.nominatedNodeName": _path("status", "nominatedNodeName"),
     },
     ("", "Event"): {

@@ -214,6 +214,13 @@ def test_field_selector_terms_sorted_like_kubernetes():
     )
 
 
+def test_pod_ip_field_prefers_pod_ips():
+    pod = _pod()
+    pod["status"]["podIPs"] = [{"ip": "10.0.0.9"}, {"ip": "fd00::9"}]
+    assert object_fields(PODS, pod)["status.podIP"] == "10.0.0.9"
+    assert object_fields(PODS, _pod())["status.podIP"] == "10.0.0.5"
+
+
 def test_field_selector_escapes():
     sel = FieldSelector.parse(r"metadata.name=a\,b\=c\\d,reason!=x")
     assert [(r.key, r.operator, r.value) for r in sel.requirements] == [
