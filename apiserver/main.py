@@ -9,6 +9,7 @@ serving certificate and an admin token, and writes an admin kubeconfig to
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -66,7 +67,7 @@ def prepare(config: ServerConfig) -> tuple[ServingFiles | None, str]:
 async def serve(config: ServerConfig) -> None:
     import uvicorn
 
-    from apiserver.app import create_app
+    from apiserver.app import DirectDispatch, create_app
 
     files, _token = prepare(config)
     embedded = None
@@ -78,7 +79,7 @@ async def serve(config: ServerConfig) -> None:
         config.etcd_servers = [embedded.client_url]
     app = create_app(config, TokenAuthenticator.from_file(config.tokens_path))
     uv = uvicorn.Config(
-        app,
+        DirectDispatch(app),
         host=config.bind_address,
         port=config.secure_port,
         ssl_certfile=str(files.cert) if files else None,
@@ -90,6 +91,10 @@ async def serve(config: ServerConfig) -> None:
         timeout_graceful_shutdown=3,
     )
     server = uvicorn.Server(uv)
+    # Fewer, cheaper collections: the watch caches hold many long-lived objects.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))

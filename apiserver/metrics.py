@@ -38,3 +38,17 @@ WATCH_EVENTS = Counter(
     ["resource"],
     registry=REGISTRY,
 )
+
+
+_request_children: dict[tuple[str, str, int], tuple] = {}
+
+
+def observe_request(verb: str, resource: str, code: int, seconds: float) -> None:
+    """Count and time one request (label children cached: this runs on every request)."""
+    key = (verb, resource, code)
+    children = _request_children.get(key)
+    if children is None:
+        children = (REQUESTS.labels(verb, resource, str(code)), REQUEST_DURATION.labels(verb, resource))
+        _request_children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
