@@ -319,6 +319,18 @@ def _fresh(value: Any, node: Any) -> Any:
     return value
 
 
+def _only_deletes(value: Any) -> bool:
+    """A patch value that only deletes (`{"$patch": "delete"}` or a list of such elements):
+    applied where nothing exists, it leaves nothing rather than an empty value."""
+    if isinstance(value, dict):
+        return value.get(DIRECTIVE) == "delete"
+    if isinstance(value, list):
+        return bool(value) and all(
+            isinstance(x, dict) and x.get(DIRECTIVE) == "delete" for x in value
+        )
+    return False
+
+
 def _merge_map(original: dict, patch: dict, node: Any) -> dict:
     if DIRECTIVE in patch:
         directive = patch.pop(DIRECTIVE)
@@ -346,7 +358,8 @@ def _merge_map(original: dict, patch: dict, node: Any) -> dict:
             continue
         child = _child_node(node, key)
         if key not in original:
-            original[key] = _fresh(value, child)
+            if not _only_deletes(value):
+                original[key] = _fresh(value, child)
             continue
         current = original[key]
         if isinstance(current, dict) and isinstance(value, dict):

@@ -532,6 +532,14 @@ def test_new_subtrees_lose_directives_and_nulls():
     assert result["spec"] == {"template": {"spec": {"containers": [{"name": "a", "image": "i"}]}}}
 
 
+def test_deleting_what_does_not_exist_creates_nothing():
+    live = {"metadata": {"name": "x"}, "spec": {"template": {"spec": {}}}}
+    patch = pod_spec_patch(
+        containers=[{"$patch": "delete", "name": "gone"}], nodeSelector={"$patch": "delete"}
+    )
+    assert strategic_merge_patch(live, patch, DEPLOYMENT) == live
+
+
 def test_merge_key_missing_in_patch_element_is_an_error():
     live = deployment([{"name": "a"}])
     with pytest.raises(PatchError, match="merge key"):
