@@ -26,7 +26,10 @@ JOB_SPEC = Object(
         "ttlSecondsAfterFinished": Field(
             Integer("Delete the finished job after this long.", minimum=0)
         ),
-        "completionMode": Field(String(enum=("NonIndexed", "Indexed")), default="NonIndexed"),
+        "completionMode": Field(
+            String("NonIndexed (Indexed jobs are not implemented by Ketch).", enum=("NonIndexed",)),
+            default="NonIndexed",
+        ),
         "suspend": Field(Boolean(), default=False),
     },
     unsupported={

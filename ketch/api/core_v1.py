@@ -707,7 +707,6 @@ POD_SPEC = Object(
             )
         ),
         "hostNetwork": Field(Boolean("Use the node's network namespace.")),
-        "shareProcessNamespace": Field(Boolean("One PID namespace for all containers of the pod.")),
         "securityContext": Field(POD_SECURITY_CONTEXT, default={}),
         "imagePullSecrets": Field(
             Array(LOCAL_OBJECT_REFERENCE, merge_key="name", patch_strategy="merge")
@@ -746,6 +745,7 @@ POD_SPEC = Object(
         "hostIPC": "host IPC namespace is not implemented",
         "hostAliases": NAMES_ONLY,
         "hostUsers": "user namespaces are not implemented",
+        "shareProcessNamespace": "a PID namespace shared by the pod's containers is not implemented",
         "runtimeClassName": "Ketch has a single runtime",
         "overhead": NAMES_ONLY,
         "preemptionPolicy": "preemption is not implemented",
@@ -1097,15 +1097,15 @@ SERVICE_SPEC = Object(
         ),
         "internalTrafficPolicy": Field(
             String(
-                "Local: only endpoints on the same node serve in-cluster traffic.",
-                enum=("Cluster", "Local"),
+                "Cluster: every ready endpoint serves (Local is not implemented by Ketch).",
+                enum=("Cluster",),
             ),
             default="Cluster",
         ),
         "externalTrafficPolicy": Field(
             String(
-                "NodePort only. Local: only endpoints on the receiving node.",
-                enum=("Cluster", "Local"),
+                "NodePort only. Cluster: every ready endpoint serves (Local is not implemented by Ketch).",
+                enum=("Cluster",),
             )
         ),
     },

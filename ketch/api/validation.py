@@ -1202,6 +1202,15 @@ def _validate_daemon_set(obj: dict, errs: list[FieldError]) -> None:
         )
     elif isinstance(rolling, dict):
         _validate_surge_unavailable(rolling, "spec.updateStrategy.rollingUpdate", errs)
+        surge = rolling.get("maxSurge")
+        if surge is not None and not _is_zero_int_or_percent(surge):
+            errs.append(
+                invalid(
+                    "spec.updateStrategy.rollingUpdate.maxSurge",
+                    surge,
+                    "must be 0: Ketch's daemonset controller replaces pods without surge",
+                )
+            )
 
 
 def _validate_job(obj: dict, errs: list[FieldError]) -> None:
@@ -1216,8 +1225,6 @@ def _validate_job(obj: dict, errs: list[FieldError]) -> None:
         errs,
         restart_policies=("OnFailure", "Never"),
     )
-    if spec.get("completionMode") == "Indexed" and spec.get("completions") is None:
-        errs.append(required("spec.completions", "when completion mode is Indexed"))
 
 
 # --- services and others -----------------------------------------------------------------------

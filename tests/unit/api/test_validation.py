@@ -1017,7 +1017,6 @@ def kitchen_sink_pod():
             },
             "imagePullSecrets": [{"name": "regcred"}],
             "enableServiceLinks": False,
-            "shareProcessNamespace": True,
         },
     }
 
@@ -1107,3 +1106,20 @@ def test_priority_classes_are_the_built_in_ones():
     assert errors("po", obj) == []
     obj["spec"]["priority"] = 5
     assert only(errors("po", obj)).field == "spec.priority"
+
+
+def test_features_ketch_does_not_run_are_refused_not_ignored():
+    ds = deployment()
+    ds["kind"] = "DaemonSet"
+    del ds["spec"]["replicas"]
+    ds["spec"]["updateStrategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}
+    assert only(errors("ds", ds)).field == "spec.updateStrategy.rollingUpdate.maxSurge"
+    indexed = job()
+    indexed["spec"]["completionMode"] = "Indexed"
+    assert only(errors("job", indexed)).type == NOT_SUPPORTED
+    svc = service()
+    svc["spec"]["internalTrafficPolicy"] = "Local"
+    assert only(errors("svc", svc)).message.endswith('supported values: "Cluster"')
+    obj = pod()
+    obj["spec"]["shareProcessNamespace"] = True
+    assert "not supported by Ketch" in only(errors("po", obj)).message
