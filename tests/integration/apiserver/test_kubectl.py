@@ -102,7 +102,9 @@ def test_apply_reapply_get_describe_scale_label_delete(kubectl: Kubectl, tmp_pat
     as_yaml = yaml.safe_load(kubectl.run("get", "cm", "cfg", "-o", "yaml").stdout)
     assert as_yaml["data"] == {"a": "1"}
     assert "web" in kubectl.run("get", "all").stdout
-    assert "NAMESPACE" in kubectl.run("get", "pods", "-A").stdout.splitlines()[0] or True
+    everywhere = kubectl.run("get", "deploy", "-A").stdout.splitlines()
+    assert everywhere[0].split()[0] == "NAMESPACE"
+    assert any(line.split()[:2] == [namespace, "web"] for line in everywhere[1:])
 
     described = kubectl.run("describe", "deployment", "web").stdout
     assert "Replicas:" in described and "3 desired" in described
