@@ -99,3 +99,46 @@ def test_up_get_down_up_keeps_state(lab):
     up()
     kept = ketch("get", "cm", "survivor", "-o", "jsonpath={.data.k}")
     assert kept.stdout == "v"
+
+
+def test_readme_flow_ketch_kubectl_and_python_client(lab, tmp_path):
+    """The README's first steps after `ketch up`: ketch apply, kubectl get/apply/delete, the Python client."""
+    ketch, up, kubectl, _state, kubeconfig = lab
+    up()
+    example = REPO_ROOT / "deploy" / "examples" / "web.yaml"
+    assert len(ketch("apply", "-f", str(example)).stdout.splitlines()) == 3
+    everything = ketch("get", "all").stdout
+    assert "deployment.apps/web" in everything and "service/web" in everything
+    if shutil.which("kubectl"):
+        got = kubectl("get", "deploy,svc,cm", "-o", "name")
+        assert got.returncode == 0, got.stderr
+        assert {"deployment.apps/web", "service/web", "configmap/web-content"} <= set(got.stdout.split())
+        docs = list(yaml.safe_load_all(example.read_text()))
+        next(d for d in docs if d["kind"] == "Deployment")["spec"]["replicas"] = 4
+        changed = tmp_path / "web.yaml"
+        changed.write_text(yaml.safe_dump_all(docs))
+        applied = kubectl("apply", "-f", str(changed))
+        assert applied.returncode == 0, applied.stderr
+        assert "deployment.apps/web configured" in applied.stdout
+        assert ketch("get", "deploy", "web", "-o", "jsonpath={.spec.replicas}").stdout == "4"
+        deleted = kubectl("delete", "-f", str(changed))
+        assert deleted.returncode == 0, deleted.stderr
+        assert ketch("get", "deploy,svc,cm", "-o", "name").stdout == ""
+
+    from kubernetes import client, config, watch
+
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "py", "labels": {"t": "py"}},
+           "spec": {"containers": [{"name": "c", "image": "busybox:latest"}]}}
+    created = api.create_namespaced_pod("default", pod)
+    assert created.metadata.uid
+    assert [p.metadata.name for p in api.list_namespaced_pod("default", label_selector="t=py").items] == ["py"]
+    stream = watch.Watch().stream(api.list_namespaced_pod, "default", label_selector="t=py",
+                                  resource_version=created.metadata.resource_version, timeout_seconds=20)
+    api.delete_namespaced_pod("py", "default", grace_period_seconds=0)
+    seen = []
+    for event in stream:
+        seen.append(event["type"])
+        if event["type"] == "DELETED":
+            break
+    assert seen[-1] == "DELETED"
