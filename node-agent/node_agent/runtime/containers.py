@@ -25,7 +25,7 @@ from .linux import caps
 from .linux.unixpath import short_path
 from .shim import protocol
 from .shim.spawner import SpawnerClient
-from .shim.state import CONFIG_FILE, SOCKET_FILE, STATE_FILE, read_json
+from .shim.state import CONFIG_FILE, SOCKET_FILE, STATE_FILE, read_json, write_json_atomic
 
 
 class ProcessIO:
@@ -334,7 +334,7 @@ class ContainerManager:
             state = read_json(str(entry / STATE_FILE))
             if not config or not state:
                 # a create that never finished: nothing runs there
-                await asyncio.to_thread(shutil.rmtree, entry, True)
+                await asyncio.to_thread(self._discard_incomplete, entry, config)
                 continue
             c = _Container(id=entry.name, state_dir=str(entry), config=config, state=state)
             self._containers[c.id] = c
@@ -342,6 +342,16 @@ class ContainerManager:
                 c.exited.set()
             else:
                 self._watch(c)
+
+    def _discard_incomplete(self, entry: Path, config: dict | None) -> None:
+        if config:
+            cgroup = open_cgroup(self.layout, config["cgroup"]["relpath"])
+            try:
+                cgroup.kill_all(signal_module.SIGKILL)
+                cgroup.remove(timeout=2)
+            except OSError:
+                pass
+        shutil.rmtree(entry, ignore_errors=True)
 
     async def create(self, spec: ContainerSpec) -> str:
         if spec.id in self._containers:
@@ -373,6 +383,8 @@ class ContainerManager:
         except FileExistsError:
             raise ContainerError(f"container {spec.id} already exists (state dir {state_dir})") from None
         try:
+            # written before the shim exists: recover() needs it to adopt the container
+            write_json_atomic(str(state_dir / CONFIG_FILE), config)
             reply = await self.spawner.request({"op": "create", "config": config})
         except BaseException:
             await asyncio.to_thread(shutil.rmtree, state_dir, True)

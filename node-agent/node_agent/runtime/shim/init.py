@@ -90,11 +90,13 @@ def close_fds_except(keep: set[int]) -> None:
             start = fd + 1
 
 
-def join_cgroup(procs_files: list[str]) -> None:
+def join_cgroup(procs_files: list[str], pid: int = 0) -> None:
+    """Move `pid` (0: the caller) into the cgroup, in every hierarchy."""
+    value = str(pid).encode()
     for path in procs_files:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
         try:
-            os.write(fd, b"0")
+            os.write(fd, value)
         finally:
             os.close(fd)
 
@@ -186,8 +188,6 @@ def container_init(cfg: dict, stdio: tuple[int, int, int] | None, status_fd: int
             setup_stdio(*stdio, tty=False)
         close_fds_except({status_fd, start_fd, pty_sock})
         mark('init.stdio')
-        join_cgroup(cfg["cgroup_procs"])
-        mark('init.cgroup')
         flags = sc.CLONE_NEWNS | sc.CLONE_NEWCGROUP
         shared = cfg.get("namespaces") or {}
         for kind, flag in (("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET)):

@@ -26,7 +26,7 @@ from ..cgroups import CgroupLayout, Limits, open_cgroup
 from ..linux import syscalls as sc
 from ..linux.unixpath import short_path
 from . import init, protocol
-from .state import CONFIG_FILE, SOCKET_FILE, STATE_FILE, write_json_atomic
+from .state import SOCKET_FILE, STATE_FILE, write_json_atomic
 from .trace import mark
 
 
@@ -216,8 +216,19 @@ class Shim:
             os.close(fd)
         self.start_fd = start_w
         self.status_fd = status_r
+        # Moving a process into a cgroup waits for an RCU grace period: do it here,
+        # while the init builds its mounts, rather than in the init before them.
+        join_error = None
+        try:
+            init.join_cgroup(cfg["cgroup_procs"], pid)
+        except OSError as e:
+            join_error = e
+        mark('shim.joined')
         reply = self._read_status_line(status_r)
         mark('shim.ready')
+        if reply.get("ready") and join_error is not None:
+            os.kill(pid, signal.SIGKILL)
+            reply = {"error": f"moving the container into its cgroup: {join_error}"}
         if reply.get("error") or not reply.get("ready"):
             os.waitpid(pid, 0)
             raise RuntimeError(reply.get("error") or "container init exited during set-up")
@@ -225,7 +236,6 @@ class Shim:
             self.tty_master = receive_fd(pty_parent)
             self._out_fds = [("stdout", self.tty_master)]
         now = time.time_ns()
-        write_json_atomic(os.path.join(self.state_dir, CONFIG_FILE), cfg)
         self.state = {
             "id": self.id, "state": "created", "pid": pid, "shim_pid": os.getpid(),
             "exit_code": None, "reason": "", "message": "", "created_at": now,
@@ -251,7 +261,9 @@ class Shim:
 
     # -------------------------------------------------------------- the loop
 
-    async def serve(self) -> None:
+    async def serve(self, conn: socket.socket) -> None:
+        """Run until the container has exited; `conn` (the creator) hears "created"
+        once requests can be served."""
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.exited = loop.create_future()
@@ -270,6 +282,11 @@ class Shim:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, lambda: None)   # only the container's death ends a shim
         server = await asyncio.start_unix_server(self._handle, sock=self.listener)
+        try:
+            protocol.send_json_blocking(conn, {"ok": True, "state": self.state})
+        except OSError:
+            pass
+        conn.close()
         self._reap()
         await self.exited
         server.close()
@@ -587,9 +604,7 @@ def shim_main(cfg: dict, conn: socket.socket) -> None:
             protocol.send_json_blocking(conn, {"error": str(e)})
             conn.close()
             os._exit(1)
-        protocol.send_json_blocking(conn, {"ok": True, "state": shim.state})
-        conn.close()
-        asyncio.run(shim.serve())
+        asyncio.run(shim.serve(conn))
     except BaseException:  # noqa: BLE001
         code = 1
     os._exit(code)
