@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from ketch.cli import output, printing
 from ketch.cli.discovery import ApiResource
@@ -213,6 +214,7 @@ def watch(ctx, info: ApiResource, names: list[str], args, human: bool) -> int:
     accept = TABLE_ACCEPT if human else JSON
     while True:
         query["resourceVersion"] = rv
+        started = time.monotonic()
         for event in ctx.client.watch(path_for(info, ns), query=query, accept=accept):
             kind, obj = event.get("type"), event.get("object") or {}
             if kind == "ERROR":
@@ -237,6 +239,8 @@ def watch(ctx, info: ApiResource, names: list[str], args, human: bool) -> int:
             else:
                 _print_event_object(ctx, info, args, obj)
         # the server ended the watch (timeout or restart): resume where we were
+        if time.monotonic() - started < 1.0:
+            time.sleep(1.0)  # ended at once: do not spin against it
 
 
 def _print_event_object(ctx, info: ApiResource, args, obj: dict) -> None:
