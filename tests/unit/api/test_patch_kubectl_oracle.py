@@ -69,6 +69,47 @@ SERVICE = {
     },
 }
 
+POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {
+        "name": "p",
+        "namespace": "default",
+        "ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "u1"}
+        ],
+    },
+    "spec": {
+        "containers": [{"name": "c", "image": "busybox"}],
+        "imagePullSecrets": [{"name": "reg1"}],
+        "tolerations": [{"key": "a", "operator": "Exists"}],
+    },
+    "status": {
+        "phase": "Pending",
+        "conditions": [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Ready", "status": "False"},
+        ],
+        "podIPs": [{"ip": "10.0.0.1"}],
+    },
+}
+NODE = {
+    "apiVersion": "v1",
+    "kind": "Node",
+    "metadata": {"name": "n"},
+    "spec": {"podCIDRs": ["10.1.0.0/24"], "taints": [{"key": "a", "effect": "NoSchedule"}]},
+    "status": {
+        "conditions": [
+            {"type": "Ready", "status": "False", "reason": "Starting"},
+            {"type": "MemoryPressure", "status": "False"},
+        ],
+        "addresses": [
+            {"type": "InternalIP", "address": "192.168.0.2"},
+            {"type": "Hostname", "address": "n"},
+        ],
+    },
+}
+
 CASES = {
     "add-container-goes-first": (
         deployment(ABC),
@@ -159,6 +200,39 @@ CASES = {
     "map-replace-directive": (
         deployment(ABC, nodeSelector={"a": "1"}),
         pod_spec(nodeSelector={"$patch": "replace", "z": "9"}),
+    ),
+    "pod-status-conditions-and-ips": (
+        POD,
+        {
+            "status": {
+                "phase": "Running",
+                "conditions": [
+                    {"type": "Ready", "status": "True"},
+                    {"type": "Initialized", "status": "True"},
+                ],
+                "podIPs": [{"ip": "fd00::1"}],
+            }
+        },
+    ),
+    "pod-owner-secrets-tolerations": (
+        POD,
+        {
+            "metadata": {"ownerReferences": [{"uid": "u1", "controller": True}]},
+            "spec": {
+                "imagePullSecrets": [{"name": "reg2"}],
+                "tolerations": [{"key": "b", "operator": "Exists"}],
+            },
+        },
+    ),
+    "node-status-and-cidrs": (
+        NODE,
+        {
+            "spec": {"podCIDRs": ["fd00:1::/64"], "taints": [{"key": "b", "effect": "NoExecute"}]},
+            "status": {
+                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+                "addresses": [{"type": "InternalIP", "address": "192.168.0.3"}],
+            },
+        },
     ),
     "service-ports-by-port": (
         SERVICE,
