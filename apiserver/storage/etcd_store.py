@@ -59,7 +59,8 @@ _CHANNEL_OPTIONS = {
     # Notice a dead member under a long-lived watch; etcd allows pings every 5 s.
     "grpc.keepalive_time_ms": 10_000,
     "grpc.keepalive_timeout_ms": 5_000,
-    "grpc.keepalive_permit_without_calls": 1,
+    # No pings without a call in flight: etcd's default policy answers those with GOAWAY.
+    "grpc.keepalive_permit_without_calls": 0,
     "grpc.http2.max_pings_without_data": 0,
 }
 
@@ -365,7 +366,8 @@ class EtcdStore:
             resp = await self._call("list", attempt, retry=True)
             if revision == 0:
                 revision = resp.header.revision
-            items.extend((kv.key.decode(), decode(kv.value, kv.mod_revision)) for kv in resp.kvs)
+            # An empty value is a watch marker (see EtcdWatch), never an object.
+            items.extend((kv.key.decode(), decode(kv.value, kv.mod_revision)) for kv in resp.kvs if kv.value)
             if not resp.more:
                 return items, revision, None
             start = resp.kvs[-1].key + b"\0"
@@ -512,7 +514,8 @@ class EtcdWatch:
                         continue
                     if resp.events:
                         marker = self._marker
-                        events = [_event(e) for e in resp.events if e.kv.key != marker]
+                        events = [_event(e) for e in resp.events
+                                  if e.kv.key != marker and (e.kv.value or e.type != _PUT_EVENT)]
                         self.revision = resp.events[-1].kv.mod_revision
                         yield WatchBatch(events, self.revision)
             except AioRpcError as e:
@@ -550,7 +553,7 @@ def _event(e: Any) -> WatchEvent:
     if e.type == _PUT_EVENT:
         kind = "ADDED" if kv.create_revision == kv.mod_revision else "MODIFIED"
         return WatchEvent(kind, key, decode(kv.value, kv.mod_revision), kv.mod_revision)
-    if e.prev_kv.key:
+    if e.prev_kv.value:
         obj = decode(e.prev_kv.value, kv.mod_revision)
     else:  # prev_kv is missing only if it was compacted away already
         obj = {"metadata": {"resourceVersion": str(kv.mod_revision)}}

@@ -304,3 +304,17 @@ async def test_relist_after_compaction_sends_differences(etcd_factory, prefix):
     finally:
         await cache.stop()
         await store.close()
+
+
+async def test_marker_key_stays_out_of_reads_of_a_parent_prefix(store, cache_factory, prefix):
+    parent = prefix.rsplit("/", 2)[0] + "/"  # /test-…/registry/core/
+    watch = store.watch(parent, start_revision=await store.current_revision())
+    cache = await cache_factory()
+    revision = await cache.sync()  # writes the marker key just past the pods prefix
+    assert (await store.client.get(prefix[:-1].encode() + b"0")) is not None
+    a = await store.create(prefix + "default/a", pod("a"))
+    objects, listed_at = await store.list(parent)
+    assert objects == [a] and listed_at > revision
+    events = await take(watch, 1)
+    assert [(e.type, e.obj) for e in events] == [("ADDED", a)]
+    await watch.aclose()
