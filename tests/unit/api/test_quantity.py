@@ -122,3 +122,29 @@ def test_format_with_explicit_format():
     assert quantity_format("1G") == "DecimalSI"
     with pytest.raises(ValueError):
         format_quantity("1", "Weird")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0.5",
+        "1536",
+        "1024Mi",
+        "1.5Gi",
+        "1e3",
+        "0.1m",
+        "100m",
+        "2048Ki",
+        "12e-3",
+        "1E",
+        "+2k",
+        ".5",
+        "5n",
+        "3u",
+        "1G",
+        "-250m",
+    ],
+)
+def test_parse_agrees_with_the_kubernetes_python_client(text):
+    kube_utils = pytest.importorskip("kubernetes.utils")
+    assert parse_quantity(text) == kube_utils.parse_quantity(text)
