@@ -10,12 +10,34 @@ from ketch.cli.errors import CommandError
 STRUCTURED = ("yaml", "json", "name")
 
 
+_DUMPER = None
+
+
+def _kubectl_dumper():
+    """SafeDumper that double-quotes strings needing quotes ("8080", "2026-...Z"), as kubectl does."""
+    global _DUMPER
+    if _DUMPER is None:
+        import yaml
+
+        class KubectlDumper(yaml.SafeDumper):
+            def choose_scalar_style(self):
+                style = super().choose_scalar_style()
+                return '"' if style == "'" else style
+
+        def literal_multiline(dumper, data: str):
+            style = "|" if "\n" in data else None
+            return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+        KubectlDumper.add_representer(str, literal_multiline)
+        _DUMPER = KubectlDumper
+    return _DUMPER
+
+
 def dump_yaml(obj: object) -> str:
     """Block YAML with sorted keys and un-indented sequences, like kubectl's."""
     import yaml
 
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    return yaml.dump(obj, Dumper=dumper, default_flow_style=False, sort_keys=True,
+    return yaml.dump(obj, Dumper=_kubectl_dumper(), default_flow_style=False, sort_keys=True,
                      allow_unicode=True, width=1 << 16)
 
 

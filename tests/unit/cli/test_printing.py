@@ -62,3 +62,12 @@ def test_fallback_table_for_servers_without_tables():
     t = printing.fallback_table([{"metadata": {"name": "a", "creationTimestamp": None}}])
     assert printing.is_table(t)
     assert printing.tabulate(printing.table_lines(t, printing.TableOptions()))[0] == "NAME   AGE"
+
+
+def test_yaml_output_quotes_and_blocks_like_kubectl():
+    from ketch.cli.output import dump_yaml
+
+    text = dump_yaml({"metadata": {"resourceVersion": "7", "name": "x"},
+                      "data": {"page": "a\nb\n"}, "spec": {"ports": [{"port": 80}]}})
+    assert text == ('data:\n  page: |\n    a\n    b\nmetadata:\n  name: x\n  resourceVersion: "7"\n'
+                    "spec:\n  ports:\n  - port: 80\n")
