@@ -74,7 +74,8 @@ async def serve(config: ServerConfig) -> None:
     if not config.etcd_servers:
         from apiserver.etcd_supervisor import EmbeddedEtcd
 
-        embedded = EmbeddedEtcd(config.data_dir / "etcd")
+        embedded = EmbeddedEtcd(config.data_dir / "etcd", client_port=config.embedded_etcd_client_port,
+                                peer_port=config.embedded_etcd_peer_port)
         await embedded.start()
         config.etcd_servers = [embedded.client_url]
     app = create_app(config, TokenAuthenticator.from_file(config.tokens_path))

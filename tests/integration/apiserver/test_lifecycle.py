@@ -118,3 +118,24 @@ def test_default_namespaces_exist_and_are_protected(api: httpx.Client) -> None:
         assert api.get(f"/api/v1/namespaces/{name}").status_code == 200
     r = api.delete("/api/v1/namespaces/default")
     assert r.status_code == 403
+
+
+def test_embedded_etcd_when_no_etcd_servers(tmp_path) -> None:
+    """Without --etcd-servers the apiserver runs its own etcd and keeps data across restarts."""
+    from tests.fixtures.apiserver import ApiServerProcess
+    from tests.fixtures.etcd import free_port
+
+    server = ApiServerProcess("", tmp_path, prefix="/registry",
+                              extra_args=["--embedded-etcd-client-port", str(free_port()),
+                                          "--embedded-etcd-peer-port", str(free_port())])
+    server.command = lambda: [a for a in ApiServerProcess.command(server) if a != "--etcd-servers" and a != ""]
+    try:
+        server.start(timeout=60)
+        with server.client() as api:
+            api.post("/api/v1/namespaces/default/configmaps", json={"metadata": {"name": "kept"}})
+        server.restart()
+        with server.client() as api:
+            assert api.get("/api/v1/namespaces/default/configmaps/kept").status_code == 200
+    finally:
+        server.stop()
+    assert (tmp_path / "data" / "etcd").is_dir()
