@@ -805,7 +805,7 @@ CONTAINER_STATUS = Object(
         "ready": Field(Boolean(), required=True),
         "restartCount": Field(Integer(minimum=0), required=True),
         "image": Field(String(), required=True),
-        "imageID": Field(String(), required=True),
+        "imageID": Field(String()),  # "" while the container waits for its image
         "containerID": Field(String()),
         "started": Field(Boolean()),
         "allocatedResources": Field(RESOURCE_LIST),
