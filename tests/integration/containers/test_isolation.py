@@ -132,3 +132,13 @@ async def test_own_network_namespace(manager, rootfs):
     assert out.split() == ["lo"]
     host_links = os.listdir("/sys/class/net")
     assert len(host_links) >= 1
+
+
+async def test_file_bind_mounts_for_etc_files(manager, rootfs, tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n10.0.0.5 peer\n")
+    status, out = await run(manager, rootfs, ["sh", "-c", "cat /etc/hosts; echo x >> /etc/hosts; echo w=$?"],
+                            mounts=[Mount(source=str(hosts), destination="/etc/hosts", type="bind", read_only=True)])
+    assert "10.0.0.5 peer" in out
+    assert "w=0" not in out
+    assert hosts.read_text() == "127.0.0.1 localhost\n10.0.0.5 peer\n"

@@ -158,3 +158,53 @@ async def test_create_without_start_then_remove(manager, rootfs):
     assert manager.status(spec.id).state == "created"
     await manager.remove(spec.id)
     assert spec.id not in [s.id for s in manager.list()]
+
+
+async def test_cpu_and_memory_limits_reach_the_cgroup(manager, rootfs):
+    from node_agent.runtime.cgroups import open_cgroup
+
+    cid_ = await started(manager, rootfs, ["sleep", "30"], resources=Resources(
+        memory_bytes=48 << 20, cpu_quota_us=25_000, cpu_period_us=50_000, cpu_shares=256, pids_limit=7))
+    cg = open_cgroup(manager.layout, f"{manager.cgroup_parent}/{cid_}")
+    if manager.layout.version == 1:
+        files = {"memory": ("memory.limit_in_bytes", str(48 << 20)), "cpu": ("cpu.cfs_quota_us", "25000"),
+                 "pids": ("pids.max", "7")}
+        for controller, (name, expected) in files.items():
+            assert open(f"{cg.paths[controller]}/{name}").read().strip() == expected
+        assert open(f"{cg.paths['cpu']}/cpu.cfs_period_us").read().strip() == "50000"
+        assert open(f"{cg.paths['cpu']}/cpu.shares").read().strip() == "256"
+    else:
+        assert open(f"{cg.path}/memory.max").read().strip() == str(48 << 20)
+        assert open(f"{cg.path}/cpu.max").read().strip() == "25000 50000"
+        assert open(f"{cg.path}/pids.max").read().strip() == "7"
+    # the container's processes are in it, and see it as their root
+    status = manager.status(cid_)
+    assert str(status.pid) in open(cg.procs_files()[0]).read().split()
+    code, out, _ = await manager.exec_sync(cid_, ["cat", "/proc/self/cgroup"], 5)
+    assert all(line.endswith(":/") for line in out.decode().splitlines())
+
+
+async def test_kill_with_a_signal_name_and_stdin_once(manager, rootfs):
+    cid_ = await started(manager, rootfs, ["sh", "-c", "trap 'exit 42' USR1; while :; do sleep 0.1; done"])
+    await asyncio.sleep(0.3)
+    await manager.kill(cid_, "SIGUSR1")
+    assert (await asyncio.wait_for(manager.wait(cid_), 5)).exit_code == 42
+
+    once = await started(manager, rootfs, ["cat"], stdin=True, stdin_once=True)
+    io = await manager.attach(once)
+    await io.write_stdin(b"only once\n")
+    await io.close()                        # the first attach leaves: stdin closes, cat ends
+    status = await asyncio.wait_for(manager.wait(once), 5)
+    assert status.exit_code == 0
+    assert log_text(status) == "only once\n"
+
+
+async def test_many_containers_at_once(manager, rootfs):
+    async def one(i: int) -> None:
+        cid_ = await started(manager, rootfs, ["sh", "-c", f"echo {i}; exit {i % 4}"])
+        status = await manager.wait(cid_)
+        assert status.exit_code == i % 4 and log_text(status) == f"{i}\n"
+        await manager.remove(cid_)
+
+    await asyncio.gather(*(one(i) for i in range(30)))
+    assert manager.list() == []

@@ -188,7 +188,7 @@ def container_init(cfg: dict, stdio: tuple[int, int, int] | None, status_fd: int
             setup_stdio(*stdio, tty=False)
         close_fds_except({status_fd, start_fd, pty_sock})
         mark('init.stdio')
-        flags = sc.CLONE_NEWNS | sc.CLONE_NEWCGROUP
+        flags = sc.CLONE_NEWNS
         shared = cfg.get("namespaces") or {}
         for kind, flag in (("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET)):
             if shared.get(kind):
@@ -220,6 +220,8 @@ def container_init(cfg: dict, stdio: tuple[int, int, int] | None, status_fd: int
     os.close(start_fd)
     mark('init.go')
     try:
+        # the shim has moved us into the container's cgroup by now: make it our cgroup root
+        sc.unshare(sc.CLONE_NEWCGROUP)
         become_user_and_exec(cfg["process"])
     except BaseException as e:  # noqa: BLE001
         _fail(status_fd, e)
