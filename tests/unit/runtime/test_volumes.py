@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from node_agent.runtime.volumes import VolumeError, VolumeInUse, VolumeNotFound, VolumeStore
 
 
