@@ -188,6 +188,48 @@ def render_events(writer: Writer, events: list[dict] | None) -> None:
         writer.line(1, line)
 
 
+def _selector_text(selector: dict | None) -> str:
+    if not selector:
+        return "<none>"
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for e in selector.get("matchExpressions") or []:
+        values = ",".join(e.get("values") or [])
+        op = e.get("operator", "")
+        parts.append({"In": f"{e.get('key')} in ({values})", "NotIn": f"{e.get('key')} notin ({values})",
+                      "Exists": f"{e.get('key')}", "DoesNotExist": f"!{e.get('key')}"}.get(op, op))
+    return ",".join(parts) or "<none>"
+
+
+def _summary(w: Writer, kind: str, obj: dict) -> None:
+    """The at-a-glance lines kubectl's describers print for the kinds people describe most."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    if kind in ("Deployment", "ReplicaSet", "DaemonSet"):
+        w.kv(0, "Selector", _selector_text(spec.get("selector")))
+    if kind == "Deployment":
+        desired = spec.get("replicas", 1)
+        w.kv(0, "Replicas", f"{desired} desired | {status.get('updatedReplicas', 0)} updated | "
+                            f"{status.get('replicas', 0)} total | {status.get('availableReplicas', 0)} available | "
+                            f"{status.get('unavailableReplicas', 0)} unavailable")
+        strategy = spec.get("strategy") or {}
+        w.kv(0, "StrategyType", strategy.get("type", "RollingUpdate"))
+        rolling = strategy.get("rollingUpdate")
+        if rolling:
+            w.kv(0, "RollingUpdateStrategy", f"{rolling.get('maxUnavailable')} max unavailable, "
+                                             f"{rolling.get('maxSurge')} max surge")
+    elif kind == "ReplicaSet":
+        w.kv(0, "Replicas", f"{status.get('replicas', 0)} current / {spec.get('replicas', 1)} desired")
+    elif kind == "Pod":
+        node = spec.get("nodeName")
+        w.kv(0, "Node", f"{node}/{status.get('hostIP')}" if node and status.get("hostIP") else node or "<none>")
+        w.kv(0, "Status", status.get("phase") or "Unknown")
+        w.kv(0, "IP", status.get("podIP") or "")
+    elif kind == "Service":
+        w.kv(0, "Type", spec.get("type", "ClusterIP"))
+        w.kv(0, "IP", spec.get("clusterIP") or "<none>")
+        for port in spec.get("ports") or []:
+            w.kv(0, "Port", f"{port.get('name') or '<unset>'}  {port.get('port')}/{port.get('protocol', 'TCP')}")
+
+
 def describe(ctx, info: ApiResource, obj: dict) -> str:
     w = Writer()
     meta = obj.get("metadata", {})
@@ -207,6 +249,7 @@ def describe(ctx, info: ApiResource, obj: dict) -> str:
         w.kv(0, "Controlled By", owners)
     if meta.get("finalizers"):
         w.kv(0, "Finalizers", ", ".join(meta["finalizers"]))
+    _summary(w, obj.get("kind") or info.kind, obj)
     for section in obj:
         if section in ("apiVersion", "kind", "metadata"):
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -59,8 +60,9 @@ def test_describe_shows_fields_and_events(ketch):
     ketch.ns("create", "-f", "-", input=json.dumps(event))
     out = ketch.ns("describe", "deployment", "web").stdout
     assert out.startswith("Name:")
-    assert f"Namespace:          {ketch.namespace}" in out
-    assert "Labels:             app=web" in out
+    assert re.search(rf"^Namespace:\s+{ketch.namespace}$", out, re.M)
+    assert re.search(r"^Labels:\s+app=web$", out, re.M)
+    assert re.search(r"^Replicas:\s+2 desired \| 0 updated", out, re.M)
     assert "Image:  busybox:latest" in out
     assert "Events:" in out
     assert "ScalingReplicaSet" in out and "Scaled up replica set web-abc to 2" in out
