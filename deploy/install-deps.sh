@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
 apt_packages=(etcd-server etcd-client busybox-static nftables iproute2 iptables
-              util-linux procps kmod ca-certificates python3-venv skopeo)
+              util-linux procps kmod ca-certificates python3-venv skopeo iperf3)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
