@@ -237,7 +237,8 @@ async def test_watch_resumes_after_etcd_restart(etcd_factory, prefix):
 
 async def test_three_member_cluster_survives_a_member_death(etcd_factory, prefix):
     members = etcd_factory.cluster(3)
-    store = await EtcdStore.connect([m.client_url for m in members], retry_for=30)
+    # A short request timeout: a follower whose leader died holds a write ~7 s otherwise.
+    store = await EtcdStore.connect([m.client_url for m in members], retry_for=30, request_timeout=2)
     try:
         watch = store.watch(prefix, start_revision=0)
         collector = asyncio.ensure_future(_collect(watch, 40, timeout=60))
