@@ -28,6 +28,7 @@ from apiserver.handlers import discovery, negotiation, openapi
 from apiserver.handlers.crud import RequestInfo, ResourceHandlers
 from apiserver.handlers.paths import resolve
 from apiserver.handlers.watch import WatchHandler
+from apiserver.storage.errors import StorageUnavailable
 from ketch.api import errors
 
 if TYPE_CHECKING:
@@ -91,6 +92,12 @@ class ApiServer:
             response = await self.route(request, path, ri)
         except errors.ApiError as exc:
             response = negotiation.json_response(exc.status, exc.code)
+        except StorageUnavailable as exc:
+            err = errors.service_unavailable(f"etcd is not reachable: {exc}")
+            response = negotiation.json_response(err.status, err.code)
+        except TimeoutError as exc:
+            err = errors.timeout(str(exc) or "the storage did not answer in time", 1)
+            response = negotiation.json_response(err.status, err.code)
         except Exception as exc:  # noqa: BLE001 - never leak a traceback to the client
             log.exception("internal error method=%s path=%s", request.method, request.scope["path"])
             err = errors.internal(f"{type(exc).__name__}: {exc}")

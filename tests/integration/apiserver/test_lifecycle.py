@@ -139,3 +139,24 @@ def test_embedded_etcd_when_no_etcd_servers(tmp_path) -> None:
     finally:
         server.stop()
     assert (tmp_path / "data" / "etcd").is_dir()
+
+
+def test_etcd_down_gives_5xx_status_and_recovers(etcd_factory, tmp_path) -> None:
+    from tests.fixtures.apiserver import ApiServerProcess
+
+    member = etcd_factory.member()
+    server = ApiServerProcess(member.client_url, tmp_path, prefix="/registry")
+    server.start()
+    try:
+        with server.client() as api:
+            assert api.get("/api/v1/namespaces/default").status_code == 200
+            member.stop()
+            r = api.get("/api/v1/namespaces/default", timeout=60)
+            assert r.status_code in (503, 504), r.text
+            assert r.json()["kind"] == "Status"
+            with server.client() as anon:
+                assert anon.get("/readyz", timeout=30).status_code == 503
+            member.restart()
+            wait_until(lambda: api.get("/api/v1/namespaces/default").status_code == 200, timeout=30)
+    finally:
+        server.stop()
