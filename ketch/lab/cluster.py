@@ -106,10 +106,7 @@ def up(layout: LabLayout, settings: LabSettings, kubeconfig_path: str,
 def down(layout: LabLayout, say: Callable[[str], None] = print) -> int:
     """Stop the recorded daemons, last started first; state on disk is kept."""
     settings = LabSettings.load(layout.settings_file) or LabSettings()
-    try:
-        components = lab_components(layout, settings)
-    except RuntimeError:
-        components = []
+    components = lab_components(layout, settings)
     pid_files = [c.pid_file for c in reversed(components)]
     # pid files of components no longer in the list (an older or newer ketch) too
     if layout.run_dir.is_dir():

@@ -1,18 +1,15 @@
 """What `ketch up` runs: each component's command line, pid file, log file and readiness check.
 
-Today: etcd and the apiserver. The etcd member is a component of its own (not
-the apiserver's embedded one) so that the lab records its pid, owns its ports
-and `ketch down` stops exactly it. Its data dir is the one the embedded etcd
-would use (<state>/apiserver/etcd), so either way finds the same objects.
-Next: scheduler, controller-manager, and per node a runtime daemon and a node
+Today: the apiserver, which starts and supervises its embedded etcd member
+(data in <state>/apiserver/etcd, ports from the lab settings; `ketch down`
+stops it with the apiserver, as part of its process family). Next: the
+scheduler, the controller-manager, and per node a runtime daemon and a node
 agent, appended to `lab_components` in start order.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -93,17 +90,6 @@ class Component:
     env: dict[str, str] | None = field(default=None)
 
 
-def tcp_ready(host: str, port: int) -> Callable[[], bool]:
-    def check() -> bool:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return True
-        except OSError:
-            return False
-
-    return check
-
-
 def https_ready(url: str, ca_file: Path, path: str = "/readyz") -> Callable[[], bool]:
     """GET <url><path> trusting the cluster CA (anonymous: kube-apiserver allows it for /readyz)."""
 
@@ -126,41 +112,24 @@ def https_ready(url: str, ca_file: Path, path: str = "/readyz") -> Callable[[], 
     return check
 
 
-def etcd_binary() -> str:
-    found = shutil.which("etcd") or ("/usr/bin/etcd" if Path("/usr/bin/etcd").exists() else None)
-    if found is None:
-        raise RuntimeError("etcd is not installed: run `make up` (deploy/install-deps.sh installs etcd-server)")
-    return found
-
-
 def lab_components(layout: LabLayout, settings: LabSettings) -> list[Component]:
     """The daemons of a one-machine lab, in start order (stopped in reverse)."""
     host = settings.bind_address
-    client_url = f"http://{host}:{settings.etcd_client_port}"
-    peer_url = f"http://{host}:{settings.etcd_peer_port}"
-    etcd = Component(
-        name="etcd",
-        argv=[etcd_binary(), "--name", "ketch", "--data-dir", str(layout.apiserver_dir / "etcd"),
-              "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
-              "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-              "--initial-cluster", f"ketch={peer_url}", "--log-level", "warn"],
-        pid_file=layout.run_dir / "etcd.pid",
-        log_file=layout.log_dir / "etcd.log",
-        ready=tcp_ready(host, settings.etcd_client_port),
-        endpoint=client_url,
-    )
     api_url = f"https://{host}:{settings.apiserver_port}"
     apiserver = Component(
         name="apiserver",
-        argv=[sys.executable, "-m", "apiserver.main", "--etcd-servers", client_url,
+        argv=[sys.executable, "-m", "apiserver.main",
               "--data-dir", str(layout.apiserver_dir), "--bind-address", host,
-              "--secure-port", str(settings.apiserver_port)],
+              "--secure-port", str(settings.apiserver_port),
+              "--embedded-etcd-client-port", str(settings.etcd_client_port),
+              "--embedded-etcd-peer-port", str(settings.etcd_peer_port)],
         pid_file=layout.run_dir / "apiserver.pid",
         log_file=layout.log_dir / "apiserver.log",
         ready=https_ready(api_url, layout.ca_file),
-        endpoint=api_url,
+        endpoint=f"{api_url} (etcd http://127.0.0.1:{settings.etcd_client_port}, "
+                 f"log {layout.apiserver_dir / 'etcd.log'})",
     )
-    return [etcd, apiserver]
+    return [apiserver]
 
 
 def wait_ready(component: Component, alive: Callable[[], bool]) -> bool:

@@ -3,9 +3,9 @@
 A pid alone can be reused by an unrelated process after a reboot or a crash;
 the pid file records the process's start time (field 22 of /proc/PID/stat) and
 a pid only counts as ours while both match. Stopping signals the recorded
-pid, then whatever is left in the process group it leads (start_new_session
-makes each daemon the leader of its own group, so its children, such as an
-etcd it supervises, are found there and nothing else is).
+pid, then whatever is left of its family: the process group it leads
+(start_new_session makes each daemon a group leader) and its descendants
+(a child in a session of its own, such as the apiserver's embedded etcd).
 """
 
 from __future__ import annotations
@@ -77,14 +77,29 @@ def spawn(argv: list[str], *, pid_file: Path, log_file: Path, env: dict[str, str
     return proc.pid
 
 
-def _group_members(pgid: int) -> list[int]:
-    members = []
+def family(leader: int) -> list[int]:
+    """Live processes in `leader`'s process group or descended from it (leader first)."""
+    parents: dict[int, int] = {}
+    groups: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            pid = int(entry)
-            fields = _stat_fields(pid)
-            if fields and fields[2] != "Z" and int(fields[4]) == pgid:
-                members.append(pid)
+            fields = _stat_fields(int(entry))
+            if fields and fields[2] != "Z":
+                parents[int(entry)] = int(fields[3])
+                groups[int(entry)] = int(fields[4])
+    members = [leader] if leader in parents else []
+    for pid, pgid in groups.items():
+        if pgid == leader and pid != leader:
+            members.append(pid)
+    visited, frontier = {leader}, [leader]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in visited:
+                visited.add(pid)
+                frontier.append(pid)
+                if pid not in members:
+                    members.append(pid)
     return members
 
 
@@ -114,9 +129,7 @@ def stop(pid_file: Path, *, timeout: float = 10.0) -> bool:
     if pid is None:
         pid_file.unlink(missing_ok=True)
         return False
-    group = [p for p in _group_members(pid)] if process_group(pid) == pid else [pid]
-    if pid not in group:
-        group.append(pid)
+    group = family(pid) or [pid]
     started = {p: start_time(p) for p in group}
     _signal(pid, signal.SIGTERM)
     left = _wait_gone([pid], started, timeout)
