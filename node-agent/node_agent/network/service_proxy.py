@@ -1,0 +1,145 @@
+"""The node's service proxy: Services + ready Endpoints -> one atomically swapped nftables table.
+
+Level-triggered: every Service or Endpoints event only marks the proxy dirty;
+a single loop waits a short debounce (so a rollout's burst of events costs one
+swap), renders the whole table from the informers' stores and hands it to
+``nft -f`` in one transaction. An unchanged rendering is not re-applied (a
+swap would reset the session-affinity sets); a periodic check re-applies the
+table if someone removed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from node_agent.network import service_rules
+from node_agent.network.service_rules import ProxySettings, Rendered
+
+log = logging.getLogger("ketch.node_agent.service_proxy")
+
+
+class ProxyError(Exception):
+    """`nft` refused the rendered table; the message carries its complaint."""
+
+
+@dataclass
+class SwapTiming:
+    render_seconds: float
+    apply_seconds: float
+    service_ports: int
+    backends: int
+
+
+def run_nft(script: str, nft_command: Sequence[str] = ("nft",)) -> None:
+    """One ``nft -f -`` transaction; all or nothing."""
+    proc = subprocess.run([*nft_command, "-f", "-"], input=script.encode(), capture_output=True)
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip()
+        raise ProxyError(f"nft -f failed: {err[:2000]}")
+
+
+def table_exists(table: str, nft_command: Sequence[str] = ("nft",)) -> bool:
+    proc = subprocess.run([*nft_command, "list", "chain", "ip", table, "services"], capture_output=True)
+    return proc.returncode == 0
+
+
+class ServiceProxy:
+    """Program Services on this node.
+
+    ``services`` / ``endpoints`` are informers (``ketch.informer.Informer``)
+    or anything with ``.store.list()``, ``.add_handler`` and ``.run()``;
+    ``nft_command`` lets tests run nft inside a namespace
+    (``["ip", "netns", "exec", NS, "nft"]``).
+    """
+
+    def __init__(self, services, endpoints, settings: ProxySettings | None = None, *,  # noqa: ANN001
+                 nft_command: Sequence[str] = ("nft",), debounce: float = 0.1,
+                 check_interval: float = 30.0) -> None:
+        self.services = services
+        self.endpoints = endpoints
+        self.settings = settings or ProxySettings()
+        self.nft_command = list(nft_command)
+        self.debounce = debounce
+        self.check_interval = check_interval
+        self.last_script = ""
+        self.last_timing: SwapTiming | None = None
+        self.swaps = 0
+        self._dirty = asyncio.Event()
+        for informer in (services, endpoints):
+            informer.add_handler(on_add=self._mark, on_update=self._mark, on_delete=self._mark)
+
+    def _mark(self, *_: object) -> None:
+        self._dirty.set()
+
+    def render(self) -> Rendered:
+        eps = {f"{(e.get('metadata') or {}).get('namespace', 'default')}/{e['metadata']['name']}": e
+               for e in self.endpoints.store.list()}
+        ports = service_rules.service_ports(self.services.store.list(), eps)
+        return service_rules.render(ports, self.settings)
+
+    def sync_once(self, *, force: bool = False) -> SwapTiming | None:
+        """Render and, when it differs from what is programmed (or force), swap it in. Blocking."""
+        began = time.perf_counter()
+        rendered = self.render()
+        rendered_at = time.perf_counter()
+        if rendered.script == self.last_script and not force:
+            return None
+        run_nft(rendered.script, self.nft_command)
+        done = time.perf_counter()
+        self.last_script = rendered.script
+        self.swaps += 1
+        self.last_timing = SwapTiming(rendered_at - began, done - rendered_at,
+                                      rendered.service_ports, rendered.backends)
+        log.info("service proxy swapped table=%s service_ports=%d backends=%d rejecting=%d "
+                 "render_ms=%.1f apply_ms=%.1f", self.settings.table, rendered.service_ports,
+                 rendered.backends, rendered.rejecting, self.last_timing.render_seconds * 1000,
+                 self.last_timing.apply_seconds * 1000)
+        return self.last_timing
+
+    async def run(self) -> None:
+        """Keep the table current until cancelled; remove it on the way out."""
+        tasks = [asyncio.create_task(self.services.run()), asyncio.create_task(self.endpoints.run())]
+        try:
+            await asyncio.gather(self.services.wait_synced(), self.endpoints.wait_synced())
+            self._dirty.set()
+            await self.loop()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def loop(self) -> None:
+        """The debounced sync loop alone (the informers run elsewhere)."""
+        next_check = time.monotonic() + self.check_interval
+        while True:
+            try:
+                await asyncio.wait_for(self._dirty.wait(), max(0.0, next_check - time.monotonic()))
+            except TimeoutError:
+                pass
+            force = False
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + self.check_interval
+                exists = await asyncio.to_thread(table_exists, self.settings.table, self.nft_command)
+                force = not exists and bool(self.last_script)
+                if force:
+                    log.warning("service proxy table=%s is missing: re-applying", self.settings.table)
+            if not self._dirty.is_set() and not force:
+                continue
+            await asyncio.sleep(self.debounce)
+            self._dirty.clear()
+            try:
+                await asyncio.to_thread(self.sync_once, force=force)
+            except (ProxyError, service_rules.RenderError) as err:
+                log.error("service proxy sync failed: %s", err)
+                await asyncio.sleep(1.0)
+                self._dirty.set()
+
+    def remove(self) -> None:
+        """Delete the table (agent shutdown with cleanup, `ketch down`)."""
+        run_nft(service_rules.delete_script(self.settings.table), self.nft_command)
+        self.last_script = ""

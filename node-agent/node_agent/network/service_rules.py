@@ -1,0 +1,287 @@
+"""Render every Service and its ready endpoints into one nftables table (pure, no kernel).
+
+The shape keeps the rule count small, so a 1,000-Service ruleset parses fast:
+
+- one verdict map ``service_ips`` (clusterIP . protocol . port -> goto the
+  Service port's chain) and one ``service_nodeports`` (protocol . nodePort ->
+  goto its NodePort chain), looked up by a single rule each in the nat hooks;
+- one chain per Service port holding ONE rule that picks an endpoint with
+  ``numgen random mod N`` from an anonymous map (equal probability);
+- Services with sessionAffinity ClientIP get kube-proxy's shape instead: a
+  chain per endpoint that records the client in a dynamic set with a timeout,
+  and the Service chain first sends known clients to the endpoint they used;
+- Service ports without a ready endpoint go into ``no_endpoint_*`` maps whose
+  filter chains (before DNAT, prerouting and output) REJECT new connections
+  (TCP reset, ICMP port unreachable) so clients fail fast instead of hanging;
+- postrouting masquerades NodePort traffic (marked), hairpin traffic (a local
+  pod reaching a local endpoint through a Service: without it the endpoint
+  would answer straight over the bridge and the client would drop the reply),
+  and, when the cluster CIDR is known, pins pod-to-pod traffic to its own
+  source address (an identity SNAT) so no later masquerade rewrites pod IPs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+DEFAULT_TABLE = "ketch_services"
+DEFAULT_AFFINITY_TIMEOUT = 10800
+MASQUERADE_MARK = 0x4000
+_PROTOCOLS = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
+_TABLE_NAME = re.compile(r"^ketch[A-Za-z0-9_]*$")
+_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+
+
+class RenderError(ValueError):
+    """Settings that cannot be rendered (bad table, interface or CIDR)."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    ip: str
+    port: int
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    """One (Service, port) as the proxy programs it."""
+
+    namespace: str
+    name: str
+    port_name: str
+    protocol: str  # tcp | udp | sctp
+    cluster_ip: str
+    port: int
+    node_port: int = 0
+    backends: tuple[Backend, ...] = ()
+    affinity_timeout: int = 0  # seconds; 0 = no session affinity
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}/{self.protocol}/{self.port}"
+
+    @property
+    def chain(self) -> str:
+        """Stable and readable: a short hash (unique) then the Service's own names."""
+        digest = hashlib.sha1(self.key.encode()).hexdigest()[:8]
+        return f"svc_{digest}_{self.namespace}/{self.name}/{self.protocol}/{self.port}"
+
+    def endpoint_chain(self, backend: Backend) -> str:
+        digest = hashlib.sha1(self.key.encode()).hexdigest()[:8]
+        return f"ep_{digest}_{backend.ip}/{backend.port}"
+
+    def affinity_set(self, backend: Backend) -> str:
+        digest = hashlib.sha1(self.key.encode()).hexdigest()[:8]
+        return f"aff_{digest}_{backend.ip}/{backend.port}"
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    table: str = DEFAULT_TABLE
+    pod_bridge: str = ""  # hairpin masquerade on this bridge, with pod_cidr
+    pod_cidr: str = ""
+    cluster_cidr: str = ""  # identity SNAT for pod-to-pod traffic when set
+    masquerade_mark: int = MASQUERADE_MARK
+
+
+@dataclass
+class Rendered:
+    script: str
+    service_ports: int = 0
+    backends: int = 0
+    rejecting: int = 0
+    affinity_sets: list[str] = field(default_factory=list)
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def service_ports(services: list[dict], endpoints: dict[str, dict]) -> list[ServicePort]:
+    """The Service ports to program, from Service objects and Endpoints keyed ``ns/name``.
+
+    Headless Services (clusterIP None), ExternalName Services and Services
+    without an IPv4 clusterIP get nothing. Only ``addresses`` (ready) count.
+    """
+    out: list[ServicePort] = []
+    for svc in services:
+        meta = svc.get("metadata") or {}
+        spec = svc.get("spec") or {}
+        ns, name = meta.get("namespace", "default"), meta.get("name", "")
+        cluster_ip = spec.get("clusterIP") or ""
+        if spec.get("type") == "ExternalName" or not _is_ipv4(cluster_ip):
+            continue
+        affinity = 0
+        if spec.get("sessionAffinity") == "ClientIP":
+            config = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {})
+            affinity = int(config.get("timeoutSeconds") or DEFAULT_AFFINITY_TIMEOUT)
+        ep = endpoints.get(f"{ns}/{name}") or {}
+        for port in spec.get("ports") or []:
+            protocol = _PROTOCOLS.get(port.get("protocol") or "TCP")
+            if protocol is None:
+                continue
+            port_name = port.get("name") or ""
+            backends = set()
+            for subset in ep.get("subsets") or []:
+                for ep_port in subset.get("ports") or []:
+                    if (ep_port.get("name") or "") != port_name:
+                        continue
+                    if _PROTOCOLS.get(ep_port.get("protocol") or "TCP") != protocol:
+                        continue
+                    for addr in subset.get("addresses") or []:
+                        if _is_ipv4(addr.get("ip") or ""):
+                            backends.add(Backend(addr["ip"], int(ep_port["port"])))
+            node_port = int(port.get("nodePort") or 0) if spec.get("type") in ("NodePort", "LoadBalancer") else 0
+            out.append(ServicePort(
+                namespace=ns, name=name, port_name=port_name, protocol=protocol, cluster_ip=cluster_ip,
+                port=int(port["port"]), node_port=node_port,
+                backends=tuple(sorted(backends, key=lambda b: (ipaddress.IPv4Address(b.ip), b.port))),
+                affinity_timeout=affinity,
+            ))
+    out.sort(key=lambda p: p.key)
+    return out
+
+
+def _check(settings: ProxySettings) -> None:
+    if not _TABLE_NAME.match(settings.table):
+        raise RenderError(f"table name {settings.table!r} must start with 'ketch' and hold only letters, digits, _")
+    if settings.pod_bridge and not _IFNAME.match(settings.pod_bridge):
+        raise RenderError(f"invalid bridge name {settings.pod_bridge!r}")
+    for cidr in (settings.pod_cidr, settings.cluster_cidr):
+        if cidr:
+            try:
+                ipaddress.IPv4Network(cidr)
+            except ValueError as exc:
+                raise RenderError(f"invalid CIDR {cidr!r}: {exc}") from None
+
+
+def _dnat(protocol: str, backend: Backend) -> str:
+    return f"meta l4proto {protocol} dnat ip to {backend.ip}:{backend.port}"
+
+
+def _service_chain(sp: ServicePort, out: list[str], sets: list[str]) -> None:
+    n = len(sp.backends)
+    out.append(f'\tchain {sp.chain} {{')
+    if not sp.affinity_timeout:
+        if n == 1:
+            out.append(f"\t\t{_dnat(sp.protocol, sp.backends[0])}")
+        else:
+            choices = ", ".join(f"{i} : {b.ip} . {b.port}" for i, b in enumerate(sp.backends))
+            out.append(f"\t\tmeta l4proto {sp.protocol} dnat ip to numgen random mod {n} map {{ {choices} }}")
+        out.append("\t}")
+        return
+    for b in sp.backends:
+        out.append(f"\t\tip saddr @{sp.affinity_set(b)} goto {sp.endpoint_chain(b)}")
+    choices = ", ".join(f"{i} : goto {sp.endpoint_chain(b)}" for i, b in enumerate(sp.backends))
+    out.append(f"\t\tnumgen random mod {n} vmap {{ {choices} }}")
+    out.append("\t}")
+    for b in sp.backends:
+        name = sp.affinity_set(b)
+        sets.append(name)
+        out.append(f"\tset {name} {{ type ipv4_addr; flags dynamic,timeout; timeout {sp.affinity_timeout}s; }}")
+        out.append(f"\tchain {sp.endpoint_chain(b)} {{")
+        out.append(f"\t\tupdate @{name} {{ ip saddr }}")
+        out.append(f"\t\t{_dnat(sp.protocol, b)}")
+        out.append("\t}")
+
+
+def _map(name: str, key_type: str, elements: list[str]) -> list[str]:
+    lines = [f"\tmap {name} {{", f"\t\ttype {key_type} : verdict"]
+    if elements:
+        lines.append("\t\telements = { " + ",\n\t\t\t".join(elements) + " }")
+    lines.append("\t}")
+    return lines
+
+
+def render(ports: list[ServicePort], settings: ProxySettings | None = None) -> Rendered:
+    """The whole table as an ``nft -f`` script that replaces any previous version atomically."""
+    settings = settings or ProxySettings()
+    _check(settings)
+    table = settings.table
+    mark = f"0x{settings.masquerade_mark:x}"
+    service_ips: list[str] = []
+    nodeports: list[str] = []
+    reject_ips: list[str] = []
+    reject_nodeports: list[str] = []
+    chains: list[str] = []
+    sets: list[str] = []
+    backends = 0
+    for sp in ports:
+        if not sp.backends:
+            reject_ips.append(f"{sp.cluster_ip} . {sp.protocol} . {sp.port} : goto reject_service")
+            if sp.node_port:
+                reject_nodeports.append(f"{sp.protocol} . {sp.node_port} : goto reject_service")
+            continue
+        backends += len(sp.backends)
+        service_ips.append(f"{sp.cluster_ip} . {sp.protocol} . {sp.port} : goto {sp.chain}")
+        _service_chain(sp, chains, sets)
+        if sp.node_port:
+            np_chain = "np" + sp.chain[3:]
+            nodeports.append(f"{sp.protocol} . {sp.node_port} : goto {np_chain}")
+            chains += [f"\tchain {np_chain} {{", f"\t\tmeta mark set meta mark | {mark}",
+                       f"\t\tgoto {sp.chain}", "\t}"]
+    post = [f"\t\tmeta mark & {mark} == {mark} masquerade"]
+    if settings.pod_bridge and settings.pod_cidr:
+        post.append(f'\t\tct status dnat ip saddr {settings.pod_cidr} oifname "{settings.pod_bridge}" masquerade')
+    if settings.cluster_cidr:
+        cidr = settings.cluster_cidr
+        post.append(f"\t\tip saddr {cidr} ip daddr {cidr} ct status != dnat snat ip to ip saddr")
+    node_local = "fib daddr type local ip daddr != 127.0.0.0/8"
+    lines = [
+        f"table ip {table}",
+        f"delete table ip {table}",
+        f"table ip {table} {{",
+        *_map("service_ips", "ipv4_addr . inet_proto . inet_service", service_ips),
+        *_map("service_nodeports", "inet_proto . inet_service", nodeports),
+        *_map("no_endpoint_ips", "ipv4_addr . inet_proto . inet_service", reject_ips),
+        *_map("no_endpoint_nodeports", "inet_proto . inet_service", reject_nodeports),
+        "\tchain reject_service {",
+        "\t\tmeta l4proto tcp reject with tcp reset",
+        "\t\treject",
+        "\t}",
+        "\tchain check_endpoints {",
+        "\t\tip daddr . meta l4proto . th dport vmap @no_endpoint_ips",
+        f"\t\t{node_local} meta l4proto . th dport vmap @no_endpoint_nodeports",
+        "\t}",
+        "\tchain filter_prerouting {",
+        "\t\ttype filter hook prerouting priority dstnat - 10; policy accept;",
+        "\t\tct state new jump check_endpoints",
+        "\t}",
+        "\tchain filter_output {",
+        "\t\ttype filter hook output priority -110; policy accept;",
+        "\t\tct state new jump check_endpoints",
+        "\t}",
+        "\tchain services {",
+        "\t\tip daddr . meta l4proto . th dport vmap @service_ips",
+        f"\t\t{node_local} meta l4proto . th dport vmap @service_nodeports",
+        "\t}",
+        "\tchain nat_prerouting {",
+        "\t\ttype nat hook prerouting priority dstnat; policy accept;",
+        "\t\tjump services",
+        "\t}",
+        "\tchain nat_output {",
+        "\t\ttype nat hook output priority -100; policy accept;",
+        "\t\tjump services",
+        "\t}",
+        "\tchain nat_postrouting {",
+        "\t\ttype nat hook postrouting priority srcnat - 5; policy accept;",
+        *post,
+        "\t}",
+        *chains,
+        "}",
+    ]
+    return Rendered("\n".join(lines) + "\n", service_ports=len(ports), backends=backends,
+                    rejecting=len(reject_ips), affinity_sets=sets)
+
+
+def delete_script(table: str = DEFAULT_TABLE) -> str:
+    if not _TABLE_NAME.match(table):
+        raise RenderError(f"table name {table!r} must start with 'ketch'")
+    return f"table ip {table}\ndelete table ip {table}\n"
