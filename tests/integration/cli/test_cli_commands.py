@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import subprocess
 import sys
 import time
@@ -133,18 +134,23 @@ def test_edit_with_an_editor_script(ketch, tmp_path):
 def test_get_watch_prints_changes(ketch):
     watcher = subprocess.Popen(
         ketch.command("get", "cm", "-w", "-n", ketch.namespace), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env=ketch.env, cwd=str(REPO_ROOT))
+        stderr=subprocess.PIPE, env=ketch.env, cwd=str(REPO_ROOT))
     try:
         time.sleep(1.5)
         ketch.ns("create", "-f", "-", input=json.dumps(
             {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "watched"}}))
-        os.set_blocking(watcher.stdout.fileno(), True)
-        lines = []
+        output = b""
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not any("watched" in line for line in lines):
-            lines.append(watcher.stdout.readline())
-        assert lines[0].split() == ["NAME", "DATA", "AGE"]
-        assert any(line.startswith("watched") for line in lines)
+        while b"\nwatched" not in output and time.monotonic() < deadline:
+            ready, _, _ = select.select([watcher.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if ready:
+                chunk = os.read(watcher.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                output += chunk
+        lines = output.decode().splitlines()
+        assert lines[0].split() == ["NAME", "DATA", "AGE"], output
+        assert any(line.startswith("watched") for line in lines), output
     finally:
         watcher.kill()
         watcher.wait()
