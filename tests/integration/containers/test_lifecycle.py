@@ -208,3 +208,24 @@ async def test_many_containers_at_once(manager, rootfs):
 
     await asyncio.gather(*(one(i) for i in range(30)))
     assert manager.list() == []
+
+
+async def test_failed_create_leaves_nothing_behind(manager, rootfs, tmp_path):
+    import pytest
+
+    from node_agent.runtime.cgroups import open_cgroup
+    from node_agent.runtime.containers import ContainerError, Mount
+
+    spec = ContainerSpec(id=cid(), rootfs=str(rootfs), args=["true"],
+                         mounts=[Mount(source=str(tmp_path / "missing"), destination="/data")])
+    with pytest.raises(ContainerError, match="does not exist"):
+        await manager.create(spec)
+    cg = open_cgroup(manager.layout, f"{manager.cgroup_parent}/{spec.id}")
+    assert not any(os.path.isdir(d) for d in cg.directories())
+    assert not (manager.state_root / "containers" / spec.id).exists()
+    assert manager.list() == []
+    # the id can be used again
+    spec.mounts = []
+    await manager.create(spec)
+    await manager.start(spec.id)
+    assert (await manager.wait(spec.id)).exit_code == 0

@@ -186,7 +186,9 @@ def container_init(cfg: dict, stdio: tuple[int, int, int] | None, status_fd: int
         reset_process_state()
         if stdio is not None:
             setup_stdio(*stdio, tty=False)
-        close_fds_except({status_fd, start_fd, pty_sock})
+        # opened now, written last: the cgroup files are out of reach after pivot_root
+        cgroup_fds = [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in cfg["cgroup_procs"]]
+        close_fds_except({status_fd, start_fd, pty_sock, *cgroup_fds})
         mark('init.stdio')
         flags = sc.CLONE_NEWNS
         shared = cfg.get("namespaces") or {}
@@ -201,6 +203,12 @@ def container_init(cfg: dict, stdio: tuple[int, int, int] | None, status_fd: int
             sc.sethostname(spec.get("hostname") or spec["id"][:12])
         mark('init.ns')
         rootfs.setup_rootfs(spec)
+        mark('init.rootfs')
+        # Joining waits for an RCU grace period; the shim sets up its loop meanwhile.
+        for fd in cgroup_fds:
+            os.write(fd, b"0")
+            os.close(fd)
+        mark('init.joined')
         if pty_sock >= 0:
             proc = cfg["process"]
             slave = open_container_pty(pty_sock, int(proc.get("uid") or 0), int(proc.get("gid") or 0), None)

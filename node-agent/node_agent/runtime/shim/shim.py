@@ -131,6 +131,10 @@ class OutputPump:
         self.done.set()
 
 
+class CreateFailed(Exception):
+    """The container could not be set up; the message goes back to the creator."""
+
+
 class ExecSession:
     def __init__(self, pid: int):
         self.pid = pid
@@ -216,45 +220,52 @@ class Shim:
             os.close(fd)
         self.start_fd = start_w
         self.status_fd = status_r
-        # Moving a process into a cgroup waits for an RCU grace period: do it here,
-        # while the init builds its mounts, rather than in the init before them.
-        join_error = None
-        try:
-            init.join_cgroup(cfg["cgroup_procs"], pid)
-        except OSError as e:
-            join_error = e
-        mark('shim.joined')
-        reply = self._read_status_line(status_r)
+        self._pty_parent = pty_parent
+
+    async def finish_create(self) -> None:
+        """Wait for the init's "ready" (it joins its cgroup last, which waits for an RCU
+        grace period; meanwhile this process has set up its event loop)."""
+        reply = await self._read_line_async(self.status_fd)
         mark('shim.ready')
-        if reply.get("ready") and join_error is not None:
-            os.kill(pid, signal.SIGKILL)
-            reply = {"error": f"moving the container into its cgroup: {join_error}"}
         if reply.get("error") or not reply.get("ready"):
-            os.waitpid(pid, 0)
+            os.waitpid(self.init_pid, 0)
             raise RuntimeError(reply.get("error") or "container init exited during set-up")
         if self.tty:
-            self.tty_master = receive_fd(pty_parent)
+            self.tty_master = receive_fd(self._pty_parent)
             self._out_fds = [("stdout", self.tty_master)]
-        now = time.time_ns()
         self.state = {
-            "id": self.id, "state": "created", "pid": pid, "shim_pid": os.getpid(),
-            "exit_code": None, "reason": "", "message": "", "created_at": now,
+            "id": self.id, "state": "created", "pid": self.init_pid, "shim_pid": os.getpid(),
+            "exit_code": None, "reason": "", "message": "", "created_at": time.time_ns(),
             "started_at": 0, "finished_at": 0,
         }
         self._save()
         mark('shim.saved')
 
-    @staticmethod
-    def _read_status_line(fd: int) -> dict:
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            data += chunk
-        if not data:
+    async def _read_line_async(self, fd: int) -> dict:
+        """One JSON line from the status pipe (the pipe stays open for the start)."""
+        loop = asyncio.get_running_loop()
+        data = bytearray()
+        done = loop.create_future()
+        _nonblock(fd)
+
+        def readable() -> None:
+            try:
+                chunk = os.read(fd, 1)     # byte by byte: what follows the line is the start's
+            except BlockingIOError:
+                return
+            if chunk:
+                data.extend(chunk)
+                if chunk != b"\n":
+                    return
+            loop.remove_reader(fd)
+            if not done.done():
+                done.set_result(None)
+
+        loop.add_reader(fd, readable)
+        await done
+        if not data.strip():
             return {}
-        return json.loads(data.decode().splitlines()[0])
+        return json.loads(bytes(data).decode())
 
     def _save(self) -> None:
         write_json_atomic(os.path.join(self.state_dir, STATE_FILE), self.state)
@@ -272,6 +283,14 @@ class Shim:
         log_cfg = self.cfg.get("log") or {}
         self.log = logs.CriLogWriter(self.spec["log_path"], max_size=log_cfg.get("max_size", logs.DEFAULT_MAX_SIZE),
                                      max_files=log_cfg.get("max_files", logs.DEFAULT_MAX_FILES))
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, lambda: None)   # only the container's death ends a shim
+        server = await asyncio.start_unix_server(self._handle, sock=self.listener)
+        try:
+            await self.finish_create()
+        except BaseException as e:  # noqa: BLE001
+            server.close()
+            raise CreateFailed(str(e)) from None
         for stream, fd in self._out_fds:
             self.pumps.append(OutputPump(loop, fd, stream, self._on_output))
         if self.tty:
@@ -279,9 +298,6 @@ class Shim:
         elif self._stdin_fd >= 0:
             self.stdin_writer = FdWriter(loop, self._stdin_fd)
         loop.add_signal_handler(signal.SIGCHLD, self._reap)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.add_signal_handler(sig, lambda: None)   # only the container's death ends a shim
-        server = await asyncio.start_unix_server(self._handle, sock=self.listener)
         try:
             protocol.send_json_blocking(conn, {"ok": True, "state": self.state})
         except OSError:
@@ -582,6 +598,7 @@ class Shim:
 def shim_main(cfg: dict, conn: socket.socket) -> None:
     """Entry in the child the spawner forked. Never returns."""
     code = 0
+    shim = None
     try:
         os.setsid()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -590,21 +607,34 @@ def shim_main(cfg: dict, conn: socket.socket) -> None:
             os.dup2(devnull, fd)
         os.close(devnull)
         shim = Shim(cfg)
-        try:
-            shim.prepare()
-        except BaseException as e:  # noqa: BLE001
-            try:
-                shim.cgroup.remove(timeout=0.5)
-            except Exception:  # noqa: BLE001
-                pass
-            try:
-                os.unlink(os.path.join(cfg["state_dir"], SOCKET_FILE))
-            except OSError:
-                pass
-            protocol.send_json_blocking(conn, {"error": str(e)})
-            conn.close()
-            os._exit(1)
+        shim.prepare()
         asyncio.run(shim.serve(conn))
-    except BaseException:  # noqa: BLE001
+    except BaseException as e:  # noqa: BLE001
         code = 1
+        if shim is None or not shim.state:          # failed before "created": tell the creator
+            _abandon(shim, cfg, conn, e)
     os._exit(code)
+
+
+def _abandon(shim: Shim | None, cfg: dict, conn: socket.socket, error: BaseException) -> None:
+    if shim is not None and shim.init_pid:
+        try:
+            os.kill(shim.init_pid, signal.SIGKILL)
+            os.waitpid(shim.init_pid, 0)
+        except OSError:
+            pass
+    cgroup = getattr(shim, "cgroup", None)
+    if cgroup is not None:
+        try:
+            cgroup.remove(timeout=0.5)
+        except Exception:  # noqa: BLE001
+            pass
+    try:
+        os.unlink(os.path.join(cfg["state_dir"], SOCKET_FILE))
+    except OSError:
+        pass
+    try:
+        protocol.send_json_blocking(conn, {"error": str(error)})
+        conn.close()
+    except OSError:
+        pass

@@ -15,5 +15,5 @@ def mark(label: str) -> None:
             fd = os.open(_PATH, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError:
             return          # e.g. inside the container after pivot_root
-        os.write(fd, f"{os.getpid()} {label} {time.perf_counter():.6f}\n".encode())
+        os.write(fd, f"{os.getpid()} {label} {time.perf_counter():.6f} {time.process_time():.6f}\n".encode())
         os.close(fd)
