@@ -1,7 +1,8 @@
 """Content negotiation: Table vs plain JSON answers, and the request body formats we take.
 
 Clients that ask for protobuf first (`application/vnd.kubernetes.protobuf,application/json`)
-get JSON: Ketch never answers 406.
+get JSON: Ketch never answers 406. Protobuf request bodies of the kinds typed clients
+create are decoded by `protobuf.py`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH)
 
 
@@ -58,6 +60,10 @@ async def read_body(request: Request, accepted: tuple[str, ...] = (JSON,)) -> An
             return yaml.safe_load(raw)
         except yaml.YAMLError as exc:
             raise errors.bad_request(f"the request body is not valid YAML: {exc}") from None
+    if ctype == PROTOBUF and JSON in accepted:
+        from apiserver.handlers.protobuf import decode
+
+        return decode(raw)
     if ctype not in accepted:
         if ctype == APPLY_PATCH:
             raise errors.unsupported_media_type(

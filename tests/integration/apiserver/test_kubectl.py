@@ -159,3 +159,24 @@ def test_get_single_object_watch(kubectl: Kubectl, api, namespace: str) -> None:
         proc.terminate()
         out, err = proc.communicate(timeout=10)
     assert out.count("configmap/one") == 2, (out, err)
+
+
+def test_kubectl_create_sends_protobuf_and_it_is_understood(kubectl: Kubectl, api, namespace: str) -> None:
+    kubectl.run("create", "configmap", "pcm", "--from-literal=a=b")
+    kubectl.run("create", "secret", "generic", "psec", "--from-literal=u=p")
+    kubectl.run("create", "deployment", "pdep", "--image=busybox", "--replicas=2", "--port=8080", "--", "sleep", "9")
+    kubectl.run("create", "job", "pjob", "--image=busybox", "--", "echo", "hi")
+    kubectl.run("create", "serviceaccount", "psa")
+    kubectl.run("create", "service", "clusterip", "psvc", "--tcp=80:8080")
+    base = f"/api/v1/namespaces/{namespace}"
+    assert api.get(f"{base}/configmaps/pcm").json()["data"] == {"a": "b"}
+    assert api.get(f"{base}/secrets/psec").json()["data"] == {"u": "cA=="}
+    dep = api.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/pdep").json()
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    assert dep["spec"]["replicas"] == 2 and container["command"] == ["sleep", "9"]
+    assert container["ports"][0]["containerPort"] == 8080
+    job = api.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/pjob").json()
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    svc = api.get(f"{base}/services/psvc").json()
+    assert svc["spec"]["ports"][0]["targetPort"] == 8080
+    assert api.get(f"{base}/serviceaccounts/psa").status_code == 200
