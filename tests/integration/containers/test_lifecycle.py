@@ -7,7 +7,10 @@ import os
 import time
 import uuid
 
-from node_agent.runtime.containers import ContainerSpec, Resources
+import pytest
+
+from node_agent.runtime.cgroups import open_cgroup
+from node_agent.runtime.containers import ContainerError, ContainerManager, ContainerSpec, Mount, Resources
 from node_agent.runtime.logs import read_entries
 
 
@@ -97,8 +100,6 @@ async def test_logs_complete_and_in_order(manager, rootfs):
 
 
 async def test_logs_rotate_by_size(tmp_path, run_id, rootfs):
-    from node_agent.runtime.containers import ContainerManager
-
     m = ContainerManager(tmp_path / "st2", tmp_path / "rn2", cgroup_parent=f"ketch{run_id}", log_max_size=64 * 1024,
                          log_max_files=3)
     try:
@@ -142,8 +143,6 @@ async def test_remove_cleans_cgroup_and_state(manager, rootfs):
     cid_ = await started(manager, rootfs, ["sleep", "30"])
     status = manager.status(cid_)
     assert status.state == "running"
-    from node_agent.runtime.cgroups import open_cgroup
-
     cg = open_cgroup(manager.layout, f"{manager.cgroup_parent}/{cid_}")
     assert all(os.path.isdir(d) for d in cg.directories())
     await manager.remove(cid_, force=True)
@@ -161,8 +160,6 @@ async def test_create_without_start_then_remove(manager, rootfs):
 
 
 async def test_cpu_and_memory_limits_reach_the_cgroup(manager, rootfs):
-    from node_agent.runtime.cgroups import open_cgroup
-
     cid_ = await started(manager, rootfs, ["sleep", "30"], resources=Resources(
         memory_bytes=48 << 20, cpu_quota_us=25_000, cpu_period_us=50_000, cpu_shares=256, pids_limit=7))
     cg = open_cgroup(manager.layout, f"{manager.cgroup_parent}/{cid_}")
@@ -211,11 +208,6 @@ async def test_many_containers_at_once(manager, rootfs):
 
 
 async def test_failed_create_leaves_nothing_behind(manager, rootfs, tmp_path):
-    import pytest
-
-    from node_agent.runtime.cgroups import open_cgroup
-    from node_agent.runtime.containers import ContainerError, Mount
-
     spec = ContainerSpec(id=cid(), rootfs=str(rootfs), args=["true"],
                          mounts=[Mount(source=str(tmp_path / "missing"), destination="/data")])
     with pytest.raises(ContainerError, match="does not exist"):
