@@ -8,9 +8,14 @@ import time
 import uuid
 
 import pytest
-
 from node_agent.runtime.cgroups import open_cgroup
-from node_agent.runtime.containers import ContainerError, ContainerManager, ContainerSpec, Mount, Resources
+from node_agent.runtime.containers import (
+    ContainerError,
+    ContainerManager,
+    ContainerSpec,
+    Mount,
+    Resources,
+)
 from node_agent.runtime.logs import read_entries
 
 
