@@ -1,0 +1,127 @@
+"""ClusterNetwork: everything node-side of cluster networking, run by the node agent.
+
+One object, three parts sharing three informers (Nodes, Services, Endpoints):
+
+- the VXLAN overlay (``overlay.Overlay``) towards every other node;
+- the service proxy (``service_proxy.ServiceProxy``) in Ketch's nftables table;
+- optionally the cluster DNS server (``node_agent.dns``) on ``dns_address``.
+
+Usage in the agent, after the pod network exists::
+
+    net = ClusterNetwork(client, node_name, node_ip, dns_address=gateway)
+    await net.run()          # until cancelled
+
+Constructor arguments:
+
+- ``client``: the agent's ``ketch.client.aio.AsyncClient`` (informers, and the
+  patch of this Node's ``ketch.io/vtep-mac`` / ``ketch.io/public-ip``);
+- ``node_name``, ``node_ip``: this Node and its underlay address (the VXLAN local IP);
+- ``pod_bridge``: the runtime's bridge of the ``pods`` network (``ketch-pods``):
+  its MTU follows the overlay's, hairpin traffic leaving it is masqueraded;
+- ``cluster_cidr``: all pods' addresses (10.244.0.0/16): pod-to-pod traffic
+  keeps its source address, hairpin masquerade applies to it;
+- ``vxlan_device``, ``vxlan_port`` (8472), ``vni`` (1), ``mtu`` (0 = underlay − 50);
+- ``services_table``: the nftables table (``ketch_services``);
+- ``dns_address``: "" for no DNS server, else the address to serve on (port
+  ``dns_port``), answering ``cluster_domain`` and forwarding the rest to the
+  nameservers of ``upstream_resolv_conf``;
+- ``cleanup``: on exit remove the table and the VXLAN device (``ketch down``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ketch.api.resources import lookup
+from ketch.informer import Informer
+from node_agent.dns.server import DnsServer, ZoneFromInformers, upstreams_from_resolv_conf
+from node_agent.network.overlay import (
+    DEFAULT_DEVICE,
+    DEFAULT_PORT,
+    DEFAULT_VNI,
+    Overlay,
+    OverlayConfig,
+)
+from node_agent.network.service_proxy import ServiceProxy
+from node_agent.network.service_rules import DEFAULT_TABLE, ProxySettings
+
+log = logging.getLogger("ketch.node_agent.cluster_network")
+
+NODES = lookup("", "v1", "nodes")
+SERVICES = lookup("", "v1", "services")
+ENDPOINTS = lookup("", "v1", "endpoints")
+
+
+class ClusterNetwork:
+    def __init__(
+        self,
+        client,  # noqa: ANN001
+        node_name: str,
+        node_ip: str,
+        *,
+        pod_bridge: str = "ketch-pods",
+        cluster_cidr: str = "10.244.0.0/16",
+        vxlan_device: str = DEFAULT_DEVICE,
+        vxlan_port: int = DEFAULT_PORT,
+        vni: int = DEFAULT_VNI,
+        mtu: int = 0,
+        services_table: str = DEFAULT_TABLE,
+        dns_address: str = "",
+        dns_port: int = 53,
+        cluster_domain: str = "cluster.local",
+        upstream_resolv_conf: str = "/etc/resolv.conf",
+        debounce: float = 0.1,
+        resync: float = 30.0,
+        cleanup: bool = False,
+    ) -> None:
+        self.client = client
+        self.cleanup = cleanup
+        self.nodes = Informer(client, NODES)
+        self.services = Informer(client, SERVICES)
+        self.endpoints = Informer(client, ENDPOINTS)
+        self.overlay = Overlay(
+            OverlayConfig(node_name=node_name, node_ip=node_ip, device=vxlan_device, vni=vni,
+                          port=vxlan_port, pod_bridge=pod_bridge, mtu=mtu),
+            self.nodes, client, resync=resync)
+        self.proxy = ServiceProxy(
+            self.services, self.endpoints,
+            ProxySettings(table=services_table, pod_bridge=pod_bridge, pod_cidr=cluster_cidr,
+                          cluster_cidr=cluster_cidr),
+            debounce=debounce, check_interval=resync)
+        self.dns: DnsServer | None = None
+        if dns_address:
+            zone = ZoneFromInformers(self.services, self.endpoints, cluster_domain)
+            upstreams = upstreams_from_resolv_conf(upstream_resolv_conf, exclude={dns_address})
+            self.dns = DnsServer(zone.current, host=dns_address, port=dns_port, upstreams=upstreams)
+
+    async def run(self) -> None:
+        """Run until cancelled (informers, overlay, proxy, DNS); clean up if asked."""
+        informers = [asyncio.create_task(i.run(), name=f"informer-{i.info.plural}")
+                     for i in (self.nodes, self.services, self.endpoints)]
+        try:
+            if self.dns is not None:
+                await self.dns.start()
+            await asyncio.gather(*(i.wait_synced() for i in (self.nodes, self.services, self.endpoints)))
+            self.overlay._mark()
+            self.proxy._mark()
+            await asyncio.gather(self.overlay.loop(), self.proxy.loop())
+        finally:
+            for task in informers:
+                task.cancel()
+            await asyncio.gather(*informers, return_exceptions=True)
+            if self.dns is not None:
+                await self.dns.close()
+            if self.cleanup:
+                await self.remove()
+
+    async def remove(self) -> None:
+        """Take out what this node programmed: the nftables table and the VXLAN device."""
+        try:
+            await asyncio.to_thread(self.proxy.remove)
+        except Exception as exc:  # best effort on the way out
+            log.warning("removing table failed: %r", exc)
+        try:
+            await self.overlay.remove()
+        except Exception as exc:
+            log.warning("removing overlay device failed: %r", exc)
