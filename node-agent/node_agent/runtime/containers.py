@@ -503,7 +503,10 @@ class ContainerManager:
 
     async def exec_stream(self, container_id: str, cmd: list[str], tty: bool = False, stdin: bool = False, *,
                           env: list[str] | None = None, cwd: str | None = None,
-                          width: int = 0, height: int = 0) -> ProcessIO:
+                          width: int = 0, height: int = 0, uid: int | None = None, gid: int | None = None,
+                          additional_gids: list[int] | None = None) -> ProcessIO:
+        """Run `cmd` in the container (all its namespaces, cgroup, capabilities); uid/gid
+        default to the container's (resolve names with linux.users.resolve_user)."""
         c = self._get(container_id)
         if self._refresh(c).get("state") != "running":
             raise ContainerError(f"container {container_id} is not running")
@@ -511,7 +514,8 @@ class ContainerManager:
             raise ContainerError("exec: no command given")
         reader, writer = await self._shim_connect(c)
         writer.write(protocol.encode_json({"op": "exec", "args": list(cmd), "tty": tty, "stdin": stdin,
-                                           "env": env or [], "cwd": cwd, "width": width, "height": height}))
+                                           "env": env or [], "cwd": cwd, "width": width, "height": height,
+                                           "uid": uid, "gid": gid, "additional_gids": additional_gids}))
         await writer.drain()
         reply = await protocol.read_json(reader)
         if reply is None or reply.get("error"):
@@ -522,8 +526,10 @@ class ContainerManager:
             raise err
         return ProcessIO(reader, writer, pid=reply.get("pid", 0), tty=tty)
 
-    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float | None = None) -> tuple[int, bytes, bytes]:
-        proc = await self.exec_stream(container_id, cmd)
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float | None = None, **options) -> tuple[int, bytes, bytes]:
+        """Output and exit code; past `timeout` the process is killed and ExecTimeout raised.
+        `options` as for exec_stream (env, cwd, uid, gid, additional_gids)."""
+        proc = await self.exec_stream(container_id, cmd, **options)
         out, err = bytearray(), bytearray()
 
         async def collect() -> int:

@@ -93,3 +93,10 @@ async def test_attach_with_tty(manager, rootfs):
     out, _ = await read_all(io)
     assert b"42" in out and b"/dev/pts/0" in out
     assert (await manager.wait(cid)).exit_code == 0
+
+
+async def test_exec_as_another_user_with_env_and_cwd(manager, rootfs):
+    cid = await running(manager, rootfs, ["sleep", "30"])
+    code, out, _ = await manager.exec_sync(cid, ["sh", "-c", "id -u; id -g; pwd; echo $EXTRA"], 5,
+                                           uid=65534, gid=65534, env=["EXTRA=1"], cwd="/tmp")
+    assert (code, out.decode().split()) == (0, ["65534", "65534", "/tmp", "1"])

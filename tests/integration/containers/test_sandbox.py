@@ -66,3 +66,11 @@ async def test_sandbox_joins_an_existing_named_netns(manager, sandboxes, rootfs,
 async def test_missing_netns_is_a_clear_error(sandboxes):
     with pytest.raises(SandboxError, match="does not exist"):
         await sandboxes.create("ketchsbmissing", netns="ketch-no-such-netns")
+
+
+async def test_host_network_sandbox(manager, sandboxes, rootfs):
+    sb = await sandboxes.create("ketchsb" + uuid.uuid4().hex[:6], hostname="hostnet", netns="/proc/self/ns/net")
+    out = await ns_of(manager, rootfs, sb.id, "readlink /proc/self/ns/net; hostname; ls /sys/class/net | wc -l")
+    assert out[0] == f"net:[{os.stat('/proc/self/ns/net').st_ino}]"
+    assert out[1] == "hostnet"
+    assert int(out[2]) == len(os.listdir("/sys/class/net"))

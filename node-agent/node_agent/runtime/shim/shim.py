@@ -517,6 +517,10 @@ class Shim:
             proc["env"] = list(proc.get("env") or []) + list(request["env"])
         if request.get("cwd"):
             proc["cwd"] = request["cwd"]
+        if request.get("uid") is not None:
+            proc["uid"] = int(request["uid"])
+            proc["gid"] = int(request["gid"] if request.get("gid") is not None else request["uid"])
+            proc["additional_gids"] = list(request.get("additional_gids") or [])
         pty_parent = pty_child = -1
         if tty:
             a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
