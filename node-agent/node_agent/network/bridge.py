@@ -128,31 +128,32 @@ def attach(
 ) -> Attachment:
     """Put a veth pair between bridge and the sandbox: ifname inside with address, route via gateway."""
     check_ifname(host_ifname)
-    peer_tmp = host_ifname[:-1] + ("p" if host_ifname[-1] != "p" else "q")
+    check_ifname(ifname)
     fd = os.open(sandbox_netns, os.O_RDONLY | os.O_CLOEXEC)
     try:
         with _iproute() as ipr:
             br = _index(ipr, bridge)
             if br is None:
                 raise BridgeError(f"bridge {bridge} does not exist")
+            extra = {"mtu": mtu} if mtu else {}
+            # One RTM_NEWLINK: the host end enslaved to the bridge, the peer born
+            # inside the sandbox under its final name. Moving or renaming a link
+            # afterwards costs the kernel an RCU grace period each.
             try:
-                ipr.link("add", ifname=host_ifname, kind="veth", peer=peer_tmp)
+                ipr.link("add", ifname=host_ifname, kind="veth", master=br, **extra,
+                         peer={"ifname": ifname, "net_ns_fd": fd, **extra})
             except Exception as exc:
-                raise BridgeError(f"creating veth {host_ifname}: {exc}") from exc
+                raise BridgeError(f"creating veth {host_ifname} into {sandbox_netns}: {exc}") from exc
             try:
-                host_idx = _index(ipr, host_ifname)
-                peer_idx = _index(ipr, peer_tmp)
-                extra = {"mtu": mtu} if mtu else {}
-                ipr.link("set", index=host_idx, master=br, state="up", **extra)
-                ipr.link("set", index=peer_idx, net_ns_fd=fd, **extra)
+                ipr.link("set", index=_index(ipr, host_ifname), state="up")
             except Exception as exc:
                 _quiet_delete(ipr, host_ifname)
-                raise BridgeError(f"moving veth {host_ifname} into {sandbox_netns}: {exc}") from exc
+                raise BridgeError(f"bringing up veth {host_ifname}: {exc}") from exc
     finally:
         os.close(fd)
     try:
-        mac = netns.run_in(sandbox_netns, _configure_inside, peer_tmp, ifname, address,
-                           prefix_length, gateway, default_route)
+        mac = netns.run_in(sandbox_netns, _configure_inside, ifname, address, prefix_length,
+                           gateway, default_route)
     except Exception as exc:
         delete_link(host_ifname)
         raise BridgeError(f"configuring {ifname} in {sandbox_netns}: {exc}") from exc
@@ -168,16 +169,13 @@ def _quiet_delete(ipr, name: str) -> None:
             pass
 
 
-def _configure_inside(peer_tmp: str, ifname: str, address: str, prefix_length: int,
+def _configure_inside(ifname: str, address: str, prefix_length: int,
                       gateway: str, default_route: bool) -> str:
+    _lo_up()
     with _iproute() as ipr:
-        lo = _index(ipr, "lo")
-        if lo is not None:
-            ipr.link("set", index=lo, state="up")
-        idx = _index(ipr, peer_tmp)
+        idx = _index(ipr, ifname)
         if idx is None:
-            raise BridgeError(f"veth peer {peer_tmp} did not arrive in the sandbox")
-        ipr.link("set", index=idx, ifname=ifname)
+            raise BridgeError(f"veth end {ifname} did not arrive in the sandbox")
         ipr.addr("add", index=idx, address=address, prefixlen=prefix_length)
         ipr.link("set", index=idx, state="up")
         if default_route:

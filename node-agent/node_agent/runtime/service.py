@@ -218,6 +218,12 @@ class Runtime:
             live = set(self.records.sandboxes)
             await asyncio.to_thread(self.networks.prune, live)
         known = {st.id for st in self.containers.list()}
+        for orphan in known - set(self.records.containers):
+            log.warning("container without record (create cut short), removing", extra={"container": orphan})
+            with contextlib.suppress(Exception):
+                await self.containers.remove(orphan, force=True)
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.snapshots.remove, orphan)
         for rec in list(self.records.containers.values()):
             if rec.id not in known:
                 log.warning("record without container, dropping", extra={"container": rec.id})
@@ -417,18 +423,19 @@ class Runtime:
         name = await self._reserve_name(cfg.name, container_id)
         made: dict[str, Any] = {}
         try:
-            image = await asyncio.to_thread(self.image, cfg.image)
+            image = self.image(cfg.image)  # one small index read
             image_cfg = image.container_config
             argv, env, working_dir, user = merge_process(image_cfg, cfg)
             if not argv:
                 raise invalid("no command specified: give one after the image, or use an image with a Cmd")
             if cfg.tty:
                 env = [e for e in env if not e.startswith("TERM=")] + ["TERM=xterm"]
-            # the sandbox: the one named, or one of its own
-            if req.pod_sandbox_id:
-                sb = self.sandbox(req.pod_sandbox_id)
-                implicit = False
-            else:
+            # the sandbox (the one named, or one of its own) and the root filesystem, side by side
+            implicit = not req.pod_sandbox_id
+
+            async def sandbox() -> SandboxRecord:
+                if not implicit:
+                    return self.sandbox(req.pod_sandbox_id)
                 sbcfg = pb.PodSandboxConfig()
                 if req.HasField("sandbox_config"):
                     sbcfg.CopyFrom(req.sandbox_config)
@@ -436,19 +443,25 @@ class Runtime:
                 sbcfg.network = sbcfg.network or cfg.network or "bridge"
                 sbcfg.name = sbcfg.name or name
                 sbcfg.extra_hosts.extend(cfg.extra_hosts)
-                sb = await self.run_sandbox(sbcfg, sandbox_id=container_id, implicit_for=container_id,
-                                            name=name, aliases=[container_id[:12]],
-                                            ports=list(cfg.port_mappings))
-                made["sandbox"] = sb.id
-                implicit = True
-            env = [e for e in env if not e.startswith("HOSTNAME=")] + [f"HOSTNAME={sb.hostname}"]
+                made["sandbox"] = container_id
+                return await self.run_sandbox(sbcfg, sandbox_id=container_id, implicit_for=container_id,
+                                              name=name, aliases=[container_id[:12]],
+                                              ports=list(cfg.port_mappings))
 
-            rootfs = await asyncio.to_thread(self.snapshots.prepare, container_id, image)
-            made["snapshot"] = True
-            try:
-                resolved_user = await asyncio.to_thread(resolve_user, rootfs, user)
-            except UserNotFound as exc:
-                raise invalid(str(exc)) from None
+            def root_and_user():
+                made["snapshot"] = True
+                rootfs = self.snapshots.prepare(container_id, image)
+                try:
+                    return rootfs, resolve_user(rootfs, user)
+                except UserNotFound as exc:
+                    raise invalid(str(exc)) from None
+
+            got = await asyncio.gather(sandbox(), asyncio.to_thread(root_and_user), return_exceptions=True)
+            for result in got:
+                if isinstance(result, BaseException):
+                    raise result
+            sb, (rootfs, resolved_user) = got
+            env = [e for e in env if not e.startswith("HOSTNAME=")] + [f"HOSTNAME={sb.hostname}"]
             if not any(e.startswith("HOME=") for e in env):
                 env.append(f"HOME={resolved_user.home}")
 
@@ -469,7 +482,7 @@ class Runtime:
                 cpu_shares=res.cpu_shares or None,
                 pids_limit=res.pids_limit or None,
             )
-            log_path = cfg.log_path
+            log_path = cfg.log_path or str(self.root / "containers" / container_id / "container.log")
             stop_signal = cfg.stop_signal or image_cfg.get("StopSignal") or "SIGTERM"
             parse_signal(stop_signal)
             labels = dict(image_cfg.get("Labels") or {})
@@ -495,12 +508,10 @@ class Runtime:
                 auto_remove=cfg.auto_remove, anonymous_volumes=anonymous, named_volumes=named,
                 labels=labels, annotations=dict(cfg.annotations),
             )
+            await self.containers.create(spec)
+            made["container"] = True
             self.records.put_container(rec)
             made["record"] = True
-            await self.containers.create(spec)
-            if not rec.log_path:
-                rec.log_path = self.containers.status(container_id).log_path
-                self.records.put_container(rec)
         except BaseException:
             await self._undo_create(container_id, made)
             raise
@@ -512,6 +523,9 @@ class Runtime:
     async def _undo_create(self, container_id: str, made: dict) -> None:
         if made.get("record"):
             self.records.delete_container(container_id)
+        if made.get("container"):
+            with contextlib.suppress(Exception):
+                await self.containers.remove(container_id, force=True)
         if made.get("snapshot"):
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.snapshots.remove, container_id)
