@@ -60,7 +60,7 @@ def _split_template(template: str) -> list[tuple[str, str]]:
 _TOKEN = re.compile(
     r"""\s*(?:
       (?P<recursive>\.\.)(?P<rname>[A-Za-z0-9_\-$]+|\*)?
-    | \.(?P<name>[A-Za-z0-9_\-$]+|\*)
+    | \.(?P<name>(?:[A-Za-z0-9_\-$/]|\\\.)+|\*)
     | \[\s*(?P<quoted>'[^']*'|"[^"]*")\s*\]
     | \[\s*\?\((?P<filter>[^\]]*)\)\s*\]
     | \[\s*(?P<index>[^\]]*)\]
@@ -82,7 +82,7 @@ def _parse_path(expr: str) -> list[tuple[str, object]]:
         if m.group("recursive"):
             steps.append(("recursive", m.group("rname") or "*"))
         elif m.group("name"):
-            name = m.group("name")
+            name = m.group("name").replace("\\.", ".")  # kubectl's escaped dots: a\.b
             steps.append(("field", _WILDCARD if name == "*" else name))
         elif m.group("quoted"):
             steps.append(("field", m.group("quoted")[1:-1]))

@@ -57,16 +57,24 @@ def namespace_for(ctx, info: ApiResource, obj: dict) -> str | None:
     return ns
 
 
+def go_json(value: object) -> str:
+    """JSON as Go's encoding/json writes it (kubectl's annotation): sorted keys, compact,
+    raw UTF-8, HTML characters escaped; so kubectl and ketch agree on "unchanged"."""
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    for char, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"),
+                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text
+
+
 def with_last_applied(obj: dict) -> dict:
     """The manifest plus the annotation that records it (the annotation's own value left out)."""
     modified = copy.deepcopy(obj)
     annotations = modified.setdefault("metadata", {}).setdefault("annotations", {}) or {}
     annotations.pop(LAST_APPLIED, None)
     modified["metadata"]["annotations"] = annotations
-    record = copy.deepcopy(modified)
-    if not record["metadata"]["annotations"]:
-        del record["metadata"]["annotations"]
-    annotations[LAST_APPLIED] = json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n"
+    record = copy.deepcopy(modified)  # keeps "annotations": {} as kubectl's record does
+    annotations[LAST_APPLIED] = go_json(record) + "\n"
     return modified
 
 

@@ -58,6 +58,7 @@ def edit_object(ctx, info, obj: dict, output: str) -> int:
     meta = obj["metadata"]
     original_text = dump_yaml(obj)
     error_comment = ""
+    failed_text: str | None = None  # what the last failed attempt saved
     text = original_text
     with tempfile.TemporaryDirectory(prefix="ketch-edit-") as d:
         path = os.path.join(d, f"{info.plural}-{meta['name']}.yaml")
@@ -72,11 +73,18 @@ def edit_object(ctx, info, obj: dict, output: str) -> int:
             if not edited_text.strip():
                 ctx.warn("Edit cancelled, no changes made.")
                 return 0
+            if failed_text is not None and edited_text == failed_text:
+                kept = os.path.join(tempfile.gettempdir(), os.path.basename(path))
+                with open(kept, "w", encoding="utf-8") as f:
+                    f.write(edited_text)
+                ctx.warn("error: Edit cancelled, no valid changes were saved.")
+                ctx.warn(f"A copy of your changes has been stored to {kept!r}")
+                return 1
             try:
                 edited = yaml.safe_load(edited_text)
             except yaml.YAMLError as e:
                 error_comment = f"# error: {str(e).replace(chr(10), chr(10) + '# ')}\n#\n"
-                text = edited_text + "\n"
+                text = failed_text = edited_text
                 continue
             if edited == obj:
                 ctx.warn("Edit cancelled, no changes made.")
@@ -84,7 +92,7 @@ def edit_object(ctx, info, obj: dict, output: str) -> int:
             patch = merge_patch_between(obj, edited)
             if not isinstance(patch, dict):
                 error_comment = "# error: the edited file is not an object\n#\n"
-                text = edited_text + "\n"
+                text = failed_text = edited_text
                 continue
             patch.setdefault("metadata", {})["resourceVersion"] = meta.get("resourceVersion")
             try:
@@ -93,7 +101,7 @@ def edit_object(ctx, info, obj: dict, output: str) -> int:
             except ApiStatusError as e:
                 message = status_text(e.status, e.code)
                 error_comment = "".join(f"# {line}\n" for line in message.splitlines()) + "#\n"
-                text = edited_text + "\n"
+                text = failed_text = edited_text
                 ctx.warn(f'error: {name_of(info, obj)} could not be patched: {message}')
                 if e.code == 409:
                     ctx.warn("the object changed on the server; run `ketch edit` again")

@@ -70,3 +70,26 @@ def test_namespace_mismatch_is_refused(ketch):
     cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: elsewhere\n"
     proc = ketch.ns("apply", "-f", "-", input=cm, ok=False)
     assert proc.returncode == 1 and "does not match the namespace" in proc.stderr
+
+
+def test_kubectl_and_ketch_agree_on_unchanged(ketch, tmp_path):
+    """The last-applied annotation is written byte for byte as kubectl writes it."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
+    kubectl = ["kubectl", "--kubeconfig", str(ketch.kubeconfig), "--cache-dir", str(tmp_path / "kc"),
+               "-n", ketch.namespace]
+    ketch.ns("apply", "-f", str(EXAMPLE))
+    after_ketch = subprocess.run([*kubectl, "apply", "-f", str(EXAMPLE)], capture_output=True, text=True)
+    assert after_ketch.returncode == 0, after_ketch.stderr
+    assert after_ketch.stdout.split("\n")[:3] == [
+        "configmap/web-content unchanged", "deployment.apps/web unchanged", "service/web unchanged"]
+    ketch.ns("delete", "-f", str(EXAMPLE))
+    first = subprocess.run([*kubectl, "apply", "-f", str(EXAMPLE)], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert ketch.ns("apply", "-f", str(EXAMPLE)).stdout.splitlines() == [
+        "configmap/web-content unchanged", "deployment.apps/web unchanged", "service/web unchanged"]

@@ -162,3 +162,23 @@ def test_api_resources_and_version(ketch):
     assert any(line.split()[:2] == ["deployments", "deploy"] for line in lines)
     version = ketch.run("version").stdout.splitlines()
     assert version[0].startswith("Client Version: ") and version[1].startswith("Server Version: v1.")
+
+
+def test_edit_reopens_with_the_server_error_and_stops_when_nothing_changes(ketch, tmp_path):
+    ketch.ns("apply", "-f", str(EXAMPLE))
+    editor = tmp_path / "editor.py"
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    editor.write_text(
+        "import os, sys\np = sys.argv[1]\ntext = open(p).read()\n"
+        f"n = len(os.listdir({str(seen)!r}))\n"
+        f"open(os.path.join({str(seen)!r}, str(n)), 'w').write(text)\n"
+        "open(p, 'w').write(text.replace('image: busybox:latest', 'image: \"\"'))\n")
+    out = ketch.ns("edit", "deploy", "web", env={"KUBE_EDITOR": f"{sys.executable} {editor}"}, ok=False)
+    assert out.returncode == 1
+    assert "Edit cancelled, no valid changes were saved." in out.stderr
+    second = (seen / "1").read_text()
+    assert second.startswith("# Please edit the object below.")
+    assert '# The Deployment "web" is invalid: spec.template.spec.containers[0].image' in second
+    image = ketch.ns("get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    assert image.stdout == "busybox:latest"

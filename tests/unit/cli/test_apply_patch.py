@@ -73,3 +73,14 @@ def test_contained():
     assert contained({"a": [{"x": 1}]}, {"a": [{"x": 1, "y": 2}], "b": 3})
     assert not contained({"a": [{"x": 1}]}, {"a": [{"x": 1}, {"x": 2}]})
     assert not contained({"a": 1}, {"a": "1"})
+
+
+def test_last_applied_annotation_is_written_as_kubectl_writes_it():
+    from ketch.cli.commands.apply import go_json, with_last_applied
+
+    assert go_json({"b": "<a&b>", "a": "é"}) == '{"a":"é","b":"\\u003ca\\u0026b\\u003e"}'
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}
+    annotated = with_last_applied(obj)
+    record = annotated["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+    assert record == ('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"annotations":{},"name":"x"}}\n')
+    assert "annotations" not in obj["metadata"]  # the input is left alone

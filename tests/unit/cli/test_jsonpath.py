@@ -26,6 +26,7 @@ DATA = {"kind": "List", "items": [
     ('{range .items[*]}{.metadata.name}{"\\t"}{.status.phase}{"\\n"}{end}', "a\tRunning\nb\tPending\n"),
     ("name={.items[0].metadata.name}!", "name=a!"),
     ("{$.kind}", "List"),
+    ("{.items[0].metadata.labels.k\\.io/x}", "y"),
 ])
 def test_templates(template, expected):
     assert render(template, DATA) == expected
