@@ -64,7 +64,8 @@ class ApiServer:
 
         self.store = await EtcdStore.connect(self.config.etcd_servers)
         self.registry = Registry(self.store, self.config.etcd_prefix,
-                                 pod_grace_slack_seconds=self.config.pod_grace_slack_seconds)
+                                 pod_grace_slack_seconds=self.config.pod_grace_slack_seconds,
+                                 service_cidr=self.config.service_cluster_ip_range)
         await self.registry.start()
         self.resources = ResourceHandlers(self.registry, WatchHandler(self.config.bookmark_interval_seconds))
         log.info("apiserver ready etcd=%s prefix=%s", ",".join(self.config.etcd_servers), self.config.etcd_prefix)

@@ -63,6 +63,12 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
                    help="seconds after a pod's deletion grace ran out before the apiserver removes it")
     p.add_argument("--insecure-http", action="store_true", help="serve plain HTTP (debugging only)")
     a = p.parse_args(argv)
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(a.service_cluster_ip_range, strict=False)
+    except ValueError as exc:
+        p.error(f"--service-cluster-ip-range: {exc}")
     return ServerConfig(
         etcd_servers=[s.strip() for s in a.etcd_servers.split(",") if s.strip()],
         etcd_prefix="/" + a.etcd_prefix.strip("/"),

@@ -268,6 +268,7 @@ class ResourceStore:
         self._defaults_and_validation(obj, None)
         if self.info.namespaced:
             await self.registry.check_namespace_accepts(self.info, namespace, meta["name"])
+        self.before_create(obj)
         if dry_run:
             return obj
         for _attempt in range(3):
@@ -282,6 +283,9 @@ class ResourceStore:
                     raise errors.already_exists(self.info, meta["name"]) from None
                 meta["name"] = self._generated_name(generate)
         raise errors.already_exists(self.info, meta["name"])
+
+    def before_create(self, obj: dict) -> None:
+        """Last step before a new object is stored (services allocate addresses here)."""
 
     @staticmethod
     def _generated_name(prefix: str) -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from apiserver.registry.generic import ResourceStore
 from apiserver.registry.namespaces import DEFAULT_NAMESPACES, NamespaceController, NamespaceStore
 from apiserver.registry.pods import PodStore
+from apiserver.registry.services import ServiceStore
 from apiserver.storage.errors import KeyExists
 from ketch.api import errors
 from ketch.api.resources import RESOURCES, ResourceInfo
@@ -21,6 +22,7 @@ log = logging.getLogger("ketch.apiserver.registry")
 _STORE_CLASSES: dict[tuple[str, str], type[ResourceStore]] = {
     ("", "pods"): PodStore,
     ("", "namespaces"): NamespaceStore,
+    ("", "services"): ServiceStore,
 }
 
 
@@ -31,7 +33,7 @@ def base_key(prefix: str, info: ResourceInfo) -> str:
 
 class Registry:
     def __init__(self, store: EtcdStore, prefix: str = "/registry", *, history: int = 10_000,
-                 pod_grace_slack_seconds: float = 5.0) -> None:
+                 pod_grace_slack_seconds: float = 5.0, service_cidr: str = "10.96.0.0/12") -> None:
         from apiserver.storage.watch_cache import WatchCache
 
         self.store = store
@@ -44,6 +46,8 @@ class Registry:
             self.stores[info] = cls(info, store, cache, key, self)
         self.namespaces: NamespaceStore = self._by_plural("", "namespaces")  # type: ignore[assignment]
         self.pods: PodStore = self._by_plural("", "pods")  # type: ignore[assignment]
+        self.services: ServiceStore = self._by_plural("", "services")  # type: ignore[assignment]
+        self.services.configure(service_cidr)
         self.namespace_controller = NamespaceController(self)
         self.pod_grace_slack_seconds = pod_grace_slack_seconds
         self._tasks: list[asyncio.Task] = []

@@ -1,0 +1,176 @@
+"""Services: ClusterIP and NodePort allocation, as kube-apiserver's service REST does.
+
+A new Service gets a free address of `--service-cluster-ip-range` (the range's first
+host address stays free for the `kubernetes` service) unless it asks for one, is
+headless (`clusterIP: None`) or is an ExternalName; NodePort and LoadBalancer ports
+get a free node port of 30000-32767 unless they name one. An update that leaves them
+out keeps the allocated values. "In use" is what the services watch cache holds plus
+what this process handed out in the last minute (a create not yet seen by the cache).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from apiserver.registry.generic import ResourceStore
+from ketch.api import errors
+
+NODE_PORT_RANGE = (30000, 32767)
+_RESERVATION_SECONDS = 60.0
+
+
+@dataclass
+class _Cause:
+    type: str
+    field: str
+    message: str
+    value: Any = None
+
+
+class ServiceStore(ResourceStore):
+    service_cidr: ipaddress.IPv4Network | ipaddress.IPv6Network = ipaddress.ip_network("10.96.0.0/12")
+
+    def configure(self, cidr: str) -> None:
+        self.service_cidr = ipaddress.ip_network(cidr, strict=False)
+        self._reserved_ips: dict[str, float] = {}
+        self._reserved_ports: dict[int, float] = {}
+
+    # --- what is in use ----------------------------------------------------------------
+
+    def _recent(self, table: dict) -> set:
+        now = time.monotonic()
+        for key in [k for k, t in table.items() if now - t > _RESERVATION_SECONDS]:
+            del table[key]
+        return set(table)
+
+    def _used(self, exclude_key: str | None = None) -> tuple[set[str], set[int]]:
+        if not hasattr(self, "_reserved_ips"):
+            self.configure(str(self.service_cidr))
+        ips, ports = self._recent(self._reserved_ips), self._recent(self._reserved_ports)
+        items, _ = self.cache.list(self.prefix(None))
+        for svc in items:
+            if exclude_key is not None and self._key_of(svc) == exclude_key:
+                continue
+            spec = svc.get("spec") or {}
+            for ip in spec.get("clusterIPs") or [spec.get("clusterIP")]:
+                if ip and ip != "None":
+                    ips.add(ip)
+            for port in spec.get("ports") or []:
+                if port.get("nodePort"):
+                    ports.add(int(port["nodePort"]))
+        return ips, ports
+
+    # --- allocation ----------------------------------------------------------------------
+
+    def _pick_ip(self, used: set[str]) -> str:
+        net = self.service_cidr
+        first, size = int(net.network_address) + 2, net.num_addresses - 3  # skip network, .1, broadcast
+        if size <= 0:
+            raise errors.internal(f"the service range {net} has no free address")
+        start = random.randrange(size)
+        for offset in range(size):
+            ip = str(ipaddress.ip_address(first + (start + offset) % size))
+            if ip not in used:
+                return ip
+        raise errors.internal(f"the service range {net} is full")
+
+    @staticmethod
+    def _pick_port(used: set[int]) -> int:
+        low, high = NODE_PORT_RANGE
+        span = high - low + 1
+        start = random.randrange(span)
+        for offset in range(span):
+            port = low + (start + offset) % span
+            if port not in used:
+                return port
+        raise errors.internal("no free node port left in 30000-32767")
+
+    def allocate(self, obj: dict, old: dict | None = None) -> None:
+        """Fill clusterIP(s) and nodePorts in place; 422 for a taken or out-of-range request."""
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return
+        name = obj["metadata"].get("name", "")
+        key = self._key_of(obj) if old is not None else None
+        used_ips, used_ports = self._used(exclude_key=key)
+        causes: list[_Cause] = []
+        svc_type = spec.get("type") or "ClusterIP"
+        old_spec = (old or {}).get("spec") or {}
+        if svc_type != "ExternalName" and spec.get("clusterIP") != "None":
+            ip = spec.get("clusterIP")
+            if not ip:
+                ip = self._pick_ip(used_ips)
+                spec["clusterIP"] = ip
+                spec["clusterIPs"] = [ip]
+                self._reserved_ips[ip] = time.monotonic()
+            elif ip != old_spec.get("clusterIP"):
+                try:
+                    inside = ipaddress.ip_address(ip) in self.service_cidr
+                except ValueError:
+                    inside = True  # validation reports the malformed address
+                if not inside:
+                    causes.append(_Cause("FieldValueInvalid", "spec.clusterIPs[0]",
+                                         f'Invalid value: "{ip}": failed to allocate IP {ip}: the provided IP '
+                                         f"({ip}) is not in the valid range. The range of valid IPs is "
+                                         f"{self.service_cidr}", ip))
+                elif ip in used_ips:
+                    causes.append(_Cause("FieldValueInvalid", "spec.clusterIPs[0]",
+                                         f'Invalid value: "{ip}": failed to allocate IP {ip}: provided IP is '
+                                         "already allocated", ip))
+                else:
+                    self._reserved_ips[ip] = time.monotonic()
+                spec.setdefault("clusterIPs", [ip])
+        elif spec.get("clusterIP") == "None":
+            spec["clusterIPs"] = ["None"]
+        if svc_type in ("NodePort", "LoadBalancer"):
+            old_ports = {p.get("nodePort") for p in old_spec.get("ports") or [] if p.get("nodePort")}
+            for i, port in enumerate(spec.get("ports") or []):
+                wanted = port.get("nodePort")
+                if not wanted:
+                    chosen = self._pick_port(used_ports)
+                    port["nodePort"] = chosen
+                    used_ports.add(chosen)
+                    self._reserved_ports[chosen] = time.monotonic()
+                elif wanted not in old_ports:
+                    if not NODE_PORT_RANGE[0] <= int(wanted) <= NODE_PORT_RANGE[1]:
+                        causes.append(_Cause("FieldValueInvalid", f"spec.ports[{i}].nodePort",
+                                             f"Invalid value: {wanted}: provided port is not in the valid "
+                                             "range. The range of valid ports is 30000-32767", wanted))
+                    elif wanted in used_ports:
+                        causes.append(_Cause("FieldValueInvalid", f"spec.ports[{i}].nodePort",
+                                             f"Invalid value: {wanted}: provided port is already allocated",
+                                             wanted))
+                    else:
+                        used_ports.add(int(wanted))
+                        self._reserved_ports[int(wanted)] = time.monotonic()
+        if causes:
+            raise errors.invalid(self.info, name, causes)
+
+    # --- hooks of the generic store ---------------------------------------------------------
+
+    def before_create(self, obj: dict) -> None:
+        self.allocate(obj)
+
+    def _prepare_update(self, new: dict, old: dict, subresource: str, validate: bool) -> dict:
+        if subresource != "status":
+            spec, old_spec = new.get("spec"), old.get("spec") or {}
+            if isinstance(spec, dict):
+                for f in ("clusterIP", "clusterIPs"):
+                    if not spec.get(f) and old_spec.get(f) and (spec.get("type") or "ClusterIP") != "ExternalName":
+                        spec[f] = old_spec[f]
+                old_node_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
+                                  for p in old_spec.get("ports") or [] if p.get("nodePort")}
+                if (spec.get("type") or "ClusterIP") in ("NodePort", "LoadBalancer"):
+                    for port in spec.get("ports") or []:
+                        if isinstance(port, dict) and not port.get("nodePort"):
+                            kept = old_node_ports.get((port.get("port"), port.get("protocol", "TCP")))
+                            if kept:
+                                port["nodePort"] = kept
+        new = super()._prepare_update(new, old, subresource, validate)
+        if subresource != "status":
+            self.allocate(new, old)
+        return new
