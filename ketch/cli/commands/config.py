@@ -64,7 +64,9 @@ def view(ctx, args) -> int:
 
         ctx.out.write(dump_json(config))
     else:
-        ctx.out.write(kubeconfig.dump_yaml(config))
+        from ketch.cli.output import dump_yaml
+
+        ctx.out.write(dump_yaml(config))
     return 0
 
 
