@@ -114,7 +114,8 @@ def _print_tables(ctx, results: list[Fetched], args, force_prefix: bool) -> int:
             opts.namespace_column = False
         blocks.append("\n".join(printing.tabulate(printing.table_lines(f.table, opts))))
     if blocks:
-        ctx.out.write("\n\n".join(blocks) + "\n")
+        separator = "\n" if args.no_headers else "\n\n"  # kubectl: a blank line only between headed tables
+        ctx.out.write(separator.join(blocks) + "\n")
     return len(non_empty)
 
 

@@ -73,6 +73,10 @@ def run(verb: str, argv: list[str], ctx) -> int:
             continue
         change: dict[str, str | None] = {k: v for k, v in sets.items() if current.get(k) != v}
         change.update({k: None for k in removes if k in current})
+        if verb == "label":
+            for k in removes:
+                if k not in current:
+                    ctx.print(f'label "{k}" not found.')
         display = name_of(info, obj)
         if not change:
             ctx.print(f"{display} not {past}")
