@@ -263,9 +263,10 @@ def resolve(kc: Kubeconfig, overrides: Overrides | None = None) -> Connection:
         raise KubeconfigError(f'cluster "{cluster_name}" does not exist (context "{context_name}")')
     server = o.server or (cluster.value.get("server") if cluster else None)
     if not server:
+        where = ", ".join(kc.paths) or "no kubeconfig file"
         raise KubeconfigError(
-            "no server found: the connection to the server localhost:8080 was refused - "
-            "did you specify the right host or port? Run `ketch up` or pass --kubeconfig."
+            f"no cluster configured (read {where}): start a local one with `ketch up`, "
+            "or pass --kubeconfig / set KUBECONFIG"
         )
     conn = Connection(server=str(server).rstrip("/"), context=context_name)
     conn.namespace = o.namespace or context.get("namespace") or DEFAULT_NAMESPACE
