@@ -25,7 +25,11 @@ Constructor arguments:
 - ``dns_address``: "" for no DNS server, else the address to serve on (port
   ``dns_port``), answering ``cluster_domain`` and forwarding the rest to the
   nameservers of ``upstream_resolv_conf``;
-- ``cleanup``: on exit remove the table and the VXLAN device (``ketch down``).
+- ``cleanup``: on exit remove the table and the VXLAN device (``ketch down``);
+- ``netns``: program another network namespace (an ``ip netns`` name or a
+  path) while talking to the apiserver from this one: netlink calls enter it,
+  nft runs under ``ip netns exec`` (tests; the lab runs the agent inside the
+  node namespace and leaves this empty).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import logging
 from ketch.api.resources import lookup
 from ketch.informer import Informer
 from node_agent.dns.server import DnsServer, ZoneFromInformers, upstreams_from_resolv_conf
+from node_agent.network import netns
 from node_agent.network.overlay import (
     DEFAULT_DEVICE,
     DEFAULT_PORT,
@@ -51,6 +56,18 @@ log = logging.getLogger("ketch.node_agent.cluster_network")
 NODES = lookup("", "v1", "nodes")
 SERVICES = lookup("", "v1", "services")
 ENDPOINTS = lookup("", "v1", "endpoints")
+
+
+def _netlink_runner(namespace: str):  # noqa: ANN202
+    """Blocking netlink work in a worker thread, inside ``namespace`` when one is given."""
+    if not namespace:
+        return None
+    path = netns.netns_path(namespace)
+
+    async def run(fn, *args, **kwargs):  # noqa: ANN001, ANN202
+        return await asyncio.to_thread(netns.run_in, path, fn, *args, **kwargs)
+
+    return run
 
 
 class ClusterNetwork:
@@ -74,6 +91,7 @@ class ClusterNetwork:
         debounce: float = 0.1,
         resync: float = 30.0,
         cleanup: bool = False,
+        netns: str = "",
     ) -> None:
         self.client = client
         self.cleanup = cleanup
@@ -83,12 +101,13 @@ class ClusterNetwork:
         self.overlay = Overlay(
             OverlayConfig(node_name=node_name, node_ip=node_ip, device=vxlan_device, vni=vni,
                           port=vxlan_port, pod_bridge=pod_bridge, mtu=mtu),
-            self.nodes, client, resync=resync)
+            self.nodes, client, resync=resync, run_netlink=_netlink_runner(netns))
         self.proxy = ServiceProxy(
             self.services, self.endpoints,
             ProxySettings(table=services_table, pod_bridge=pod_bridge, pod_cidr=cluster_cidr,
                           cluster_cidr=cluster_cidr),
-            debounce=debounce, check_interval=resync)
+            debounce=debounce, check_interval=resync,
+            nft_command=["ip", "netns", "exec", netns, "nft"] if netns else ["nft"])
         self.dns: DnsServer | None = None
         if dns_address:
             zone = ZoneFromInformers(self.services, self.endpoints, cluster_domain)
