@@ -254,43 +254,100 @@ async def bench_raw_etcd(etcd_url: str, n: int, concurrency: int, lists: int) ->
         await store.close()
 
 
-async def bench_apiserver(server: ApiServer, n: int, concurrency: int, lists: int) -> dict[str, Phase]:
-    import httpx
+class HttpxConnection:
+    """One httpx.AsyncClient with one keep-alive connection (one per worker: a single client
+    with a 64-connection pool spends more CPU on its pool than the server spends answering,
+    about 6 ms per request here, which would measure httpx)."""
 
+    def __init__(self, server: ApiServer, ctx: ssl.SSLContext) -> None:
+        import httpx
+
+        self._client = httpx.AsyncClient(
+            base_url=server.url, verify=ctx, timeout=60,
+            headers={"Authorization": f"Bearer {server.token}"},
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
+
+    async def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        headers = {"Content-Type": "application/json"} if body is not None else None
+        r = await self._client.request(method, path, content=body, headers=headers)
+        return r.status_code, r.content
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class StreamConnection:
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams (`--client asyncio`): shows
+    what the apiserver does when the client costs little CPU."""
+
+    def __init__(self, server: ApiServer, ctx: ssl.SSLContext) -> None:
+        self._port = server.port
+        self._ctx = ctx
+        self._auth = f"Authorization: Bearer {server.token}\r\nHost: 127.0.0.1:{server.port}\r\n"
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        if self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection(
+                "127.0.0.1", self._port, ssl=self._ctx, server_hostname="127.0.0.1")
+        assert self._reader is not None
+        head = f"{method} {path} HTTP/1.1\r\n{self._auth}"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        self._writer.write(head.encode() + b"\r\n" + (body or b""))
+        status = int((await self._reader.readline()).split(b" ", 2)[1])
+        length, chunked = 0, False
+        while (line := await self._reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                chunked = True
+        if not chunked:
+            return status, await self._reader.readexactly(length)
+        parts = []
+        while size := int((await self._reader.readline()).split(b";")[0], 16):
+            parts.append(await self._reader.readexactly(size))
+            await self._reader.readline()
+        await self._reader.readline()
+        return status, b"".join(parts)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+async def bench_apiserver(server: ApiServer, n: int, concurrency: int, lists: int,
+                          client: str = "httpx") -> dict[str, Phase]:
     ctx = ssl.create_default_context(cafile=str(server.ca_file))
-    headers = {"Authorization": f"Bearer {server.token}"}
-    # One AsyncClient (one keep-alive connection) per worker: a single client with a
-    # 64-connection pool spends more CPU in its pool bookkeeping than the server spends
-    # answering (measured: 6 s of client CPU per 1000 requests), which would measure httpx.
-    clients = [httpx.AsyncClient(base_url=server.url, verify=ctx, headers=headers, timeout=60,
-                                 limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
-               for _ in range(concurrency)]
+    kind = HttpxConnection if client == "httpx" else StreamConnection
+    connections = [kind(server, ctx) for _ in range(concurrency)]
     try:
-        http = clients[0]
-        r = await http.post("/api/v1/namespaces", json={
-            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-        if r.status_code not in (201, 409):
-            raise RuntimeError(f"creating namespace {NAMESPACE}: HTTP {r.status_code} {r.text[:300]}")
+        ns = json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}).encode()
+        status, text = await connections[0].request("POST", "/api/v1/namespaces", ns)
+        if status not in (201, 409):
+            raise RuntimeError(f"creating namespace {NAMESPACE}: HTTP {status} {text[:300]!r}")
         # Open every connection (TLS handshakes) before measuring.
-        await asyncio.gather(*(c.get(f"/api/v1/namespaces/{NAMESPACE}") for c in clients))
+        await asyncio.gather(*(c.request("GET", f"/api/v1/namespaces/{NAMESPACE}") for c in connections))
         bodies = [pod(i) for i in range(n)]
         path = f"/api/v1/namespaces/{NAMESPACE}/pods"
-        json_headers = {"Content-Type": "application/json"}
 
         async def create(w: int, i: int) -> bool:
-            r = await clients[w].post(path, content=json.dumps(bodies[i], separators=(",", ":")),
-                                      headers=json_headers)
-            if r.status_code != 201:
-                raise RuntimeError(f"HTTP {r.status_code}: {r.text[:300]}")
+            status, text = await connections[w].request(
+                "POST", path, json.dumps(bodies[i], separators=(",", ":")).encode())
+            if status != 201:
+                raise RuntimeError(f"HTTP {status}: {text[:300]!r}")
             return True
 
         async def get(w: int, i: int) -> bool:
-            r = await clients[w].get(f"{path}/{bodies[i]['metadata']['name']}")
-            return r.status_code == 200 and r.json()["metadata"]["name"] == bodies[i]["metadata"]["name"]
+            status, text = await connections[w].request("GET", f"{path}/{bodies[i]['metadata']['name']}")
+            return status == 200 and json.loads(text)["metadata"]["name"] == bodies[i]["metadata"]["name"]
 
         async def list_all(w: int, _: int) -> bool:
-            r = await clients[w].get(path)
-            return r.status_code == 200 and len(r.json()["items"]) == n
+            status, text = await connections[w].request("GET", path)
+            return status == 200 and len(json.loads(text)["items"]) == n
 
         return {
             "create": await measure("apiserver create", n, concurrency, create),
@@ -298,28 +355,30 @@ async def bench_apiserver(server: ApiServer, n: int, concurrency: int, lists: in
             "list": await measure_repeated("apiserver list", lists, list_all),
         }
     finally:
-        await asyncio.gather(*(c.aclose() for c in clients))
+        await asyncio.gather(*(c.close() for c in connections))
 
 
 # -- report ------------------------------------------------------------------------------------------
 
 
-def report(n: int, concurrency: int, raw: dict[str, Phase], api: dict[str, Phase] | None) -> dict:
+def report(n: int, concurrency: int, raw: dict[str, Phase], api: dict[str, Phase] | None,
+           client: str = "httpx") -> dict:
     def row(p: Phase) -> str:
         errors = f"  errors={p.errors}" if p.errors else ""
-        cpu = ", ".join(f"{k} {v / p.seconds:.0%}" for k, v in p.cpu.items() if p.seconds)
+        cpu = ", ".join(f"{k} {v * 1000 / p.count:.2f}" for k, v in p.cpu.items())
         return (f"  {p.name:<18} {p.rate:>9.0f}/s   p50 {p.percentile(50) * 1000:7.1f} ms"
-                f"   p99 {p.percentile(99) * 1000:7.1f} ms   cpu: {cpu}{errors}")
+                f"   p99 {p.percentile(99) * 1000:7.1f} ms   cpu ms/op: {cpu}{errors}")
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"API benchmark: {n} pods, concurrency {concurrency}, fresh etcd {etcd_version()}, "
-          f"{os.cpu_count()} CPUs, load average {load}")
+    print(f"API benchmark: {n} pods, concurrency {concurrency}, {client} client, fresh etcd "
+          f"{etcd_version()}, {os.cpu_count()} CPUs, load average {load}")
     print(row(raw["storage"]))
     for key in ("create", "get", "list"):
         print(row(raw[key]))
         if api is not None:
             print(row(api[key]))
-    summary: dict = {"n": n, "concurrency": concurrency, "raw": {k: p.summary() for k, p in raw.items()}}
+    summary: dict = {"n": n, "concurrency": concurrency, "client": client,
+                     "raw": {k: p.summary() for k, p in raw.items()}}
     if api is not None:
         summary["apiserver"] = {k: p.summary() for k, p in api.items()}
         create_ratio = api["create"].rate / raw["create"].rate
@@ -359,8 +418,8 @@ async def run(args: argparse.Namespace) -> int:
             server = ApiServer(etcd.client_url, root)
             await asyncio.to_thread(server.start)
             WATCHED["apiserver"] = server.process.pid
-            api = await bench_apiserver(server, args.n, args.concurrency, args.lists)
-        summary = report(args.n, args.concurrency, raw, api)
+            api = await bench_apiserver(server, args.n, args.concurrency, args.lists, args.client)
+        summary = report(args.n, args.concurrency, raw, api, args.client)
         if args.json:
             print(json.dumps(summary, separators=(",", ":")))
         failed = sum(p.errors for p in raw.values()) + sum(p.errors for p in (api or {}).values())
@@ -380,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=2000, help="pods to create (default 2000)")
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight (default 64)")
     parser.add_argument("--lists", type=int, default=10, help="full lists to time (default 10)")
+    parser.add_argument("--client", choices=["httpx", "asyncio"], default="httpx",
+                        help="HTTP client of the apiserver half: httpx.AsyncClient (default) or a "
+                             "minimal asyncio HTTP/1.1 client that costs little CPU")
     parser.add_argument("--skip-apiserver", action="store_true", help="only the raw etcd half")
     parser.add_argument("--json", action="store_true", help="also print a JSON summary line")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data)")
