@@ -143,6 +143,8 @@ def bench_api(daemon: BenchDaemon, n: int, network: str) -> dict:
 
 def bench_cli(daemon: BenchDaemon, n: int) -> dict:
     env = dict(os.environ, KETCH_RUNTIME_SOCKET=daemon.socket)
+    # as on a user's machine: the first (warm-up) run leaves .pyc files behind
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     ketch = str(Path(sys.executable).parent / "ketch")
     argv = [ketch, "runtime", "run", "--rm", "busybox", "true"] if os.path.exists(ketch) else \
         [sys.executable, "-m", "ketch.cli.main", "runtime", "run", "--rm", "busybox", "true"]

@@ -23,6 +23,8 @@ from node_agent.network import bridge, nft, portmap
 from node_agent.network.ipam import SubnetAllocator
 
 DEFAULT_NETWORK = "bridge"
+#: network label: comma-separated CIDRs its traffic reaches unmasqueraded (the cluster's pod CIDR)
+NO_MASQUERADE_LABEL = "ketch.io/no-masquerade-to"
 BUILTIN = ("bridge", "host", "none")
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
 
@@ -375,7 +377,9 @@ class Networks:
 
     def _apply_table(self) -> None:
         records = self.list()
-        nets = [nft.NatNetwork(r.bridge, r.subnet) for r in records]
+        nets = [nft.NatNetwork(r.bridge, r.subnet, tuple(c.strip() for c in
+                                                         r.labels.get(NO_MASQUERADE_LABEL, "").split(",") if c.strip()))
+                for r in records]
         rules = []
         for ep in self.endpoints():
             if not ep.interfaces:

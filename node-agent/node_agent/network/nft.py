@@ -30,6 +30,8 @@ class NatNetwork:
 
     bridge: str
     subnet: str
+    #: destinations reached with the pods' own addresses (the cluster CIDR over the overlay)
+    no_masquerade_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,15 @@ def _check_name(name: str) -> str:
     if not _NAME.match(name) or not name.startswith("ketch"):
         raise NftError(f"table name {name!r} must start with 'ketch' and hold only letters, digits, _")
     return name
+
+
+def _cidr(text: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.IPv4Network(text, strict=False))
+    except ValueError as exc:
+        raise NftError(f"invalid CIDR {text!r}: {exc}") from None
 
 
 def _quote(ifname: str) -> str:
@@ -73,7 +84,8 @@ def render(table: str, networks: list[NatNetwork], ports: list[PortRule], *,
         br = _quote(net.bridge)
         post.append(f"\t\toifname {br} ip saddr 127.0.0.0/8 masquerade")
         post.append(f"\t\tip saddr {net.subnet} ip daddr {net.subnet} ct status dnat masquerade")
-        post.append(f"\t\tip saddr {net.subnet} oifname != {br} masquerade")
+        keep = "".join(f"ip daddr != {_cidr(c)} " for c in net.no_masquerade_to)
+        post.append(f"\t\tip saddr {net.subnet} {keep}oifname != {br} masquerade")
         if isolate:
             for other in bridges:
                 if other != net.bridge:

@@ -27,6 +27,13 @@ def test_render_is_replace_whole_table_and_only_ours() -> None:
     assert 'oifname "ketchabc1230" ip saddr 127.0.0.0/8 masquerade' in text
 
 
+def test_cluster_cidr_is_not_masqueraded() -> None:
+    text = nft.render("ketch_x", [nft.NatNetwork("ketch-pods", "10.244.1.0/24", ("10.244.0.0/16",))], [])
+    assert 'ip saddr 10.244.1.0/24 ip daddr != 10.244.0.0/16 oifname != "ketch-pods" masquerade' in text
+    with pytest.raises(nft.NftError):
+        nft.render("ketch_x", [nft.NatNetwork("b", "10.0.0.0/24", ("10.0.0.0/99",))], [])
+
+
 def test_render_refuses_foreign_table_names_and_bad_interfaces() -> None:
     with pytest.raises(nft.NftError):
         nft.render("filter", [], [])
