@@ -176,6 +176,40 @@ def _fail(status_fd: int, error: BaseException) -> None:
     os._exit(code)
 
 
+def waiting_init(config_fd: int, stdio: tuple[int, int, int], pty_sock: int, status_fd: int, start_fd: int) -> None:
+    """Forked before its container is known: read the config (until EOF), keep the
+    descriptors the container needs, then set it up. EOF without a config: exit."""
+    reset_process_state()
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(config_fd, 65536)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(config_fd)
+    if not chunks:
+        os._exit(0)
+    try:
+        cfg = json.loads(b"".join(chunks))
+    except ValueError as e:
+        _fail(status_fd, e)
+    spec = cfg["spec"]
+    in_r, out_w, err_w = stdio
+    if spec.get("tty"):
+        for fd in stdio:
+            os.close(fd)
+        container_init(cfg, None, status_fd, start_fd, pty_sock)
+    else:
+        os.close(pty_sock)
+        if not spec.get("stdin"):
+            os.close(in_r)
+            in_r = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        container_init(cfg, (in_r, out_w, err_w), status_fd, start_fd, -1)
+
+
 def container_init(cfg: dict, stdio: tuple[int, int, int] | None, status_fd: int, start_fd: int,
                    pty_sock: int = -1) -> None:
     """PID 1 of the container. Sets everything up, says ready, waits for start, execs.

@@ -142,12 +142,12 @@ class ExecSession:
 
 
 class Shim:
-    def __init__(self, cfg: dict):
-        self.cfg = cfg
-        self.spec = cfg["spec"]
-        self.id = self.spec["id"]
-        self.state_dir = cfg["state_dir"]
-        self.tty = bool(self.spec.get("tty"))
+    def __init__(self) -> None:
+        self.cfg: dict = {}
+        self.spec: dict = {}
+        self.id = ""
+        self.state_dir = ""
+        self.tty = False
         self.state: dict = {}
         self.init_pid = 0
         self.execs: dict[int, ExecSession] = {}
@@ -155,13 +155,47 @@ class Shim:
         self.pumps: list[OutputPump] = []
         self.stdin_writer: FdWriter | None = None
         self.tty_master = -1
+        self._stdin_fd = -1
+        self._out_fds: list[tuple[str, int]] = []
         self.exited: asyncio.Future | None = None
 
     # -------------------------------------------------------------- set-up (blocking, before the loop)
 
-    def prepare(self) -> None:
-        mark('shim.prepare')
-        cfg = self.cfg
+    def spawn_init(self) -> None:
+        """Fork the future container init into a new PID namespace with every pipe it
+        may need; it waits for its config. Nothing here depends on the container, so
+        the spawner can do it ahead of time (a warm shim)."""
+        mark('shim.fork')
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        in_r, in_w = os.pipe2(os.O_CLOEXEC)
+        # a terminal is opened by the init on the container's devpts and its master sent here
+        pty_parent_sock, pty_child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pty_parent, pty_child = pty_parent_sock.detach(), pty_child_sock.detach()
+        status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        start_r, start_w = os.pipe2(os.O_CLOEXEC)
+        config_r, config_w = os.pipe2(os.O_CLOEXEC)
+        sc.unshare(sc.CLONE_NEWPID)          # our next child is PID 1 of the container
+        pid = os.fork()
+        if pid == 0:
+            for fd in (out_r, err_r, in_w, pty_parent, status_r, start_w, config_w):
+                os.close(fd)
+            init.waiting_init(config_r, (in_r, out_w, err_w), pty_child, status_w, start_r)
+            os._exit(1)
+        self.init_pid = pid
+        for fd in (out_w, err_w, in_r, pty_child, status_w, start_r, config_r):
+            os.close(fd)
+        self._pipes = {"out": out_r, "err": err_r, "in": in_w, "pty": pty_parent}
+        self.start_fd, self.status_fd, self.config_fd = start_w, status_r, config_w
+
+    def assign(self, cfg: dict) -> None:
+        """Make this shim the given container's: cgroup, socket, config to the init."""
+        mark('shim.assign')
+        self.cfg = cfg
+        self.spec = cfg["spec"]
+        self.id = self.spec["id"]
+        self.state_dir = cfg["state_dir"]
+        self.tty = bool(self.spec.get("tty"))
         layout = CgroupLayout.from_dict(cfg["cgroup"]["layout"])
         self.cgroup = open_cgroup(layout, cfg["cgroup"]["relpath"])
         res = self.spec.get("resources") or {}
@@ -172,28 +206,6 @@ class Shim:
         ))
         cfg["cgroup_procs"] = self.cgroup.procs_files()
         mark('shim.cgroup')
-
-        pty_parent = pty_child = -1
-        if self.tty:
-            # the init opens the terminal on the container's own devpts and sends us the master
-            pty_parent_sock, pty_child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            pty_parent, pty_child = pty_parent_sock.detach(), pty_child_sock.detach()
-            child_stdio = None
-            self._child_ends = [pty_child]
-        else:
-            out_r, out_w = os.pipe2(os.O_CLOEXEC)
-            err_r, err_w = os.pipe2(os.O_CLOEXEC)
-            if self.spec.get("stdin"):
-                in_r, in_w = os.pipe2(os.O_CLOEXEC)
-                self._stdin_fd = in_w
-            else:
-                in_r = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-                self._stdin_fd = -1
-            child_stdio = (in_r, out_w, err_w)
-            self._child_ends = [in_r, out_w, err_w]
-            self._out_fds = [("stdout", out_r), ("stderr", err_r)]
-        status_r, status_w = os.pipe2(os.O_CLOEXEC)
-        start_r, start_w = os.pipe2(os.O_CLOEXEC)
 
         # The socket exists before anyone is told the container was created.
         sock_path = os.path.join(self.state_dir, SOCKET_FILE)
@@ -207,20 +219,25 @@ class Shim:
         os.chmod(sock_path, 0o600)
         self.listener.listen(64)
 
-        mark('shim.fork')
-        sc.unshare(sc.CLONE_NEWPID)          # our next child is PID 1 of the container
-        pid = os.fork()
-        if pid == 0:
-            os.close(status_r)
-            os.close(start_w)
-            init.container_init(cfg, child_stdio, status_w, start_r, pty_child)
-            os._exit(1)
-        self.init_pid = pid
-        for fd in self._child_ends + [status_w, start_r]:
-            os.close(fd)
-        self.start_fd = start_w
-        self.status_fd = status_r
-        self._pty_parent = pty_parent
+        pipes = self._pipes
+        if self.tty:
+            for name in ("out", "err", "in"):
+                os.close(pipes[name])
+            self._pty_parent = pipes["pty"]
+        else:
+            os.close(pipes["pty"])
+            self._pty_parent = -1
+            self._out_fds = [("stdout", pipes["out"]), ("stderr", pipes["err"])]
+            if self.spec.get("stdin"):
+                self._stdin_fd = pipes["in"]
+            else:
+                os.close(pipes["in"])
+        data = json.dumps(cfg).encode()
+        view = memoryview(data)
+        while view:
+            n = os.write(self.config_fd, view)
+            view = view[n:]
+        os.close(self.config_fd)
 
     async def finish_create(self) -> None:
         """Wait for the init's "ready" (it joins its cgroup last, which waits for an RCU
@@ -599,23 +616,81 @@ class Shim:
         writer.write(protocol.encode_json({"ok": True, "state": self.state}))
 
 
+def _become_daemon() -> None:
+    os.setsid()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    devnull = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 def shim_main(cfg: dict, conn: socket.socket) -> None:
-    """Entry in the child the spawner forked. Never returns."""
-    code = 0
+    """Entry in a child the spawner forked for one container. Never returns."""
     shim = None
     try:
-        os.setsid()
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        devnull = os.open("/dev/null", os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        os.close(devnull)
-        shim = Shim(cfg)
-        shim.prepare()
+        _become_daemon()
+        shim = Shim()
+        shim.spawn_init()
+    except BaseException as e:  # noqa: BLE001
+        _abandon(shim, cfg, conn, e)
+        os._exit(1)
+    _run(shim, cfg, conn)
+
+
+def warm_shim_main(control: socket.socket) -> None:
+    """A shim forked ahead of time, its init already waiting: it gets its container's
+    config and the creator's connection over `control`. Never returns."""
+    shim = None
+    try:
+        _become_daemon()
+        shim = Shim()
+        shim.spawn_init()
+        mark('shim.warm')
+        message, fds = receive_assignment(control)
+    except BaseException:  # noqa: BLE001 - the spawner went away, or we were never needed
+        if shim is not None and shim.init_pid:
+            try:
+                os.kill(shim.init_pid, signal.SIGKILL)
+            except OSError:
+                pass
+        os._exit(0)
+    control.close()
+    conn = socket.socket(fileno=fds[0])
+    _run(shim, message["config"], conn)
+
+
+def receive_assignment(control: socket.socket) -> tuple[dict, list[int]]:
+    """A length-prefixed JSON message with the creator's connection attached."""
+    data, fds, _, _ = socket.recv_fds(control, 65536, 1)
+    if not data or not fds:
+        raise ConnectionError("no assignment")
+    length = int.from_bytes(data[:4], "big")
+    body = bytearray(data[4:])
+    while len(body) < length:
+        chunk = control.recv(length - len(body))
+        if not chunk:
+            raise ConnectionError("assignment cut short")
+        body.extend(chunk)
+    return json.loads(bytes(body)), fds
+
+
+def send_assignment(control: socket.socket, message: dict, conn_fd: int) -> None:
+    body = json.dumps(message).encode()
+    payload = len(body).to_bytes(4, "big") + body
+    sent = socket.send_fds(control, [payload], [conn_fd])
+    if sent < len(payload):
+        control.sendall(payload[sent:])
+
+
+def _run(shim: Shim, cfg: dict, conn: socket.socket) -> None:
+    code = 0
+    try:
+        shim.assign(cfg)
         asyncio.run(shim.serve(conn))
     except BaseException as e:  # noqa: BLE001
         code = 1
-        if shim is None or not shim.state:          # failed before "created": tell the creator
+        if not shim.state:          # failed before "created": tell the creator
             _abandon(shim, cfg, conn, e)
     os._exit(code)
 

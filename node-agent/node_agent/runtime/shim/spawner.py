@@ -20,11 +20,40 @@ import sys
 from ..linux.unixpath import short_path
 from . import protocol
 from .sandbox_child import sandbox_main
-from .shim import shim_main
+from .shim import send_assignment, shim_main, warm_shim_main
 from .trace import mark
 
 
-def serve(sock_path: str) -> None:
+class _Warm:
+    """One shim forked ahead of time, with its init waiting for a config."""
+
+    def __init__(self) -> None:
+        self.control: socket.socket | None = None
+
+    def fill(self, listener: socket.socket) -> None:
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:
+            listener.close()
+            parent_end.close()
+            os.close(0)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            warm_shim_main(child_end)
+            os._exit(1)
+        child_end.close()
+        self.control = parent_end
+
+    def take(self) -> socket.socket | None:
+        control, self.control = self.control, None
+        return control
+
+    def discard(self) -> None:
+        if self.control is not None:
+            self.control.close()       # the warm shim sees EOF, kills its init and exits
+            self.control = None
+
+
+def serve(sock_path: str, warm: bool = True) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)    # forked children are reaped by the kernel
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
@@ -37,26 +66,36 @@ def serve(sock_path: str) -> None:
     listener.listen(128)
     gc.collect()
     gc.freeze()          # keep the heap shared copy-on-write with every shim
+    pool = _Warm()
     os.write(1, b"ready\n")
     try:
         while True:
-            readable, _, _ = select.select([listener, 0], [], [])
+            watched = [listener, 0] + ([pool.control] if pool.control is not None else [])
+            # refill the warm shim once nothing is pending (off the path of a create)
+            timeout = None if (pool.control is not None or not warm) else 0.005
+            readable, _, _ = select.select(watched, [], [], timeout)
+            if not readable:
+                pool.fill(listener)
+                continue
             if 0 in readable and not os.read(0, 4096):
                 return
+            if pool.control is not None and pool.control in readable:
+                pool.discard()                 # the warm shim died: make another
             if listener in readable:
                 try:
                     conn, _ = listener.accept()
                 except OSError:
                     continue
-                _dispatch(conn, listener)
+                _dispatch(conn, listener, pool)
     finally:
+        pool.discard()
         try:
             os.unlink(sock_path)
         except OSError:
             pass
 
 
-def _dispatch(conn: socket.socket, listener: socket.socket) -> None:
+def _dispatch(conn: socket.socket, listener: socket.socket, pool: _Warm) -> None:
     try:
         conn.settimeout(5)
         request = protocol.recv_json_blocking(conn)
@@ -74,9 +113,20 @@ def _dispatch(conn: socket.socket, listener: socket.socket) -> None:
         protocol.send_json_blocking(conn, {"error": f"unknown spawner operation {op!r}"})
         conn.close()
         return
+    if op == "create":
+        control = pool.take()
+        if control is not None:
+            try:
+                send_assignment(control, request, conn.fileno())
+                control.close()
+                conn.close()
+                return
+            except OSError:
+                control.close()        # it died meanwhile: fork one for this request
     pid = os.fork()
     if pid == 0:
         listener.close()
+        pool.discard()
         os.close(0)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         if op == "create":
