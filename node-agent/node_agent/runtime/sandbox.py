@@ -47,7 +47,7 @@ class SandboxManager:
     def __init__(self, run_root: Path | str, spawner: SpawnerClient | None = None):
         self.root = Path(run_root) / "sandboxes"
         self.root.mkdir(parents=True, exist_ok=True)
-        self.spawner = spawner or SpawnerClient(str(Path(run_root) / "sandbox-spawner.sock"))
+        self.spawner = spawner or SpawnerClient(str(Path(run_root) / "sandbox-spawner.sock"), warm=False)
         self._own_spawner = spawner is None
 
     def _dir(self, sandbox_id: str) -> Path:

@@ -180,6 +180,7 @@ def waiting_init(config_fd: int, stdio: tuple[int, int, int], pty_sock: int, sta
     """Forked before its container is known: read the config (until EOF), keep the
     descriptors the container needs, then set it up. EOF without a config: exit."""
     reset_process_state()
+    sc.set_process_name("ketch-init")
     chunks = []
     while True:
         try:

@@ -618,6 +618,7 @@ class Shim:
 
 def _become_daemon() -> None:
     os.setsid()
+    sc.set_process_name("ketch-shim")
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     devnull = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):

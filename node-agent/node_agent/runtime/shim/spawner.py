@@ -17,6 +17,7 @@ import signal
 import socket
 import sys
 
+from ..linux.syscalls import set_process_name
 from ..linux.unixpath import short_path
 from . import protocol
 from .sandbox_child import sandbox_main
@@ -55,6 +56,7 @@ class _Warm:
 
 def serve(sock_path: str, warm: bool = True) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)    # forked children are reaped by the kernel
+    set_process_name("ketch-spawner")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         os.unlink(sock_path)
@@ -140,8 +142,10 @@ def _dispatch(conn: socket.socket, listener: socket.socket, pool: _Warm) -> None
 class SpawnerClient:
     """The daemon's side: starts the spawner process and sends it requests."""
 
-    def __init__(self, sock_path: str):
+    def __init__(self, sock_path: str, *, warm: bool = True):
+        """warm: keep a shim forked ahead of time (containers); sandboxes need none."""
         self.sock_path = sock_path
+        self.warm = warm
         self.process: asyncio.subprocess.Process | None = None
         self._starting: asyncio.Lock | None = None
 
@@ -157,6 +161,7 @@ class SpawnerClient:
             env["PYTHONPATH"] = package_root + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "node_agent.runtime.shim.spawner", self.sock_path,
+                *([] if self.warm else ["--no-warm"]),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
             )
             line = await asyncio.wait_for(self.process.stdout.readline(), 30)
@@ -189,4 +194,4 @@ class SpawnerClient:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(sys.argv[1], warm="--no-warm" not in sys.argv[2:])
