@@ -261,12 +261,11 @@ def smaps(pid: int) -> tuple[int, int]:
     return pss, rss
 
 
-def bench_memory(daemon: BenchDaemon, count: int) -> dict:
+def bench_memory(daemon: BenchDaemon, count: int, idle: dict[int, tuple[int, int]]) -> dict:
     from proto import runtime_pb2 as pb
 
     rt = daemon.client().runtime
-    time.sleep(0.5)
-    idle = {pid: smaps(pid) for pid in daemon.pids()}
+    after = {pid: smaps(pid) for pid in daemon.pids()}
     ids = []
     for _ in range(count):
         cid = rt.CreateContainer(pb.CreateContainerRequest(config=pb.ContainerConfig(
@@ -289,6 +288,7 @@ def bench_memory(daemon: BenchDaemon, count: int) -> dict:
     return {
         "daemon_idle_rss": idle.get(d, (0, 0))[1], "daemon_idle_pss": idle.get(d, (0, 0))[0],
         "helpers_idle_pss": sum(v[0] for k, v in idle.items() if k != d),
+        "daemon_after_bench_rss": after.get(d, (0, 0))[1],
         "daemon_loaded_rss": loaded.get(d, (0, 0))[1], "daemon_loaded_pss": loaded.get(d, (0, 0))[0],
         "containers": count, "shims": len(shims),
         "shim_pss_avg": sum(s[0] for s in shims) / max(1, len(shims)),
@@ -307,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--containers", type=int, default=100, help="running containers for the memory figure")
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
+    p.add_argument("--cli-runs", type=int, default=0, help="runs of the whole CLI command (default n/2, >= 10)")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
         print("bench runtime needs root (namespaces, mounts, cgroups)", file=sys.stderr)
@@ -316,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     daemon = BenchDaemon()
     try:
         daemon.start()
+        time.sleep(0.5)
+        idle = {pid: smaps(pid) for pid in daemon.pids()}
         print("through the gRPC API:")
         api = bench_api(daemon, args.n, "none")
         show(api)
@@ -332,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
             except RuntimeError as exc:
                 notes.append(f"crun: {exc}")
         print("whole commands:")
-        cli = bench_cli(daemon, max(10, args.n // 2))
+        cli = bench_cli(daemon, args.cli_runs or max(10, args.n // 2))
         show(cli)
         results["rows"].append(cli)
         docker = None
@@ -349,11 +352,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  ketch runtime run p50 vs the ~450 ms MACHINE-NOTES gives for docker run: "
                   f"{cli['p50_ms'] / 450:.2f}  (goal <= 0.25; no engine here to measure)")
         if not args.skip_memory:
-            mem = bench_memory(daemon, args.containers)
+            mem = bench_memory(daemon, args.containers, idle)
             results["memory"] = mem
             print("memory:")
             print(f"  daemon idle: RSS {mib(mem['daemon_idle_rss'])}, PSS {mib(mem['daemon_idle_pss'])} "
                   f"(+ spawner helpers PSS {mib(mem['helpers_idle_pss'])})")
+            print(f"  daemon after the runs above (networking loaded): RSS {mib(mem['daemon_after_bench_rss'])}")
             print(f"  daemon with {mem['containers']} running containers: RSS {mib(mem['daemon_loaded_rss'])}, "
                   f"PSS {mib(mem['daemon_loaded_pss'])}")
             print(f"  per shim ({mem['shims']} measured): PSS {mib(mem['shim_pss_avg'])}, "
