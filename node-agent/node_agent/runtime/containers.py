@@ -277,28 +277,42 @@ class ContainerManager:
 
     async def _monitor(self, c: _Container) -> None:
         """Holds a wait request open on the shim; its answer (or its death) is the exit."""
-        try:
-            reply = await self._shim_call(c, {"op": "wait"}, timeout=None)
-            if reply.get("state"):
-                c.state = reply["state"]
-        except (ContainerError, OSError, ValueError):
-            pass
-        except asyncio.CancelledError:
-            return
-        self._settle_without_shim(c)
+        while True:
+            try:
+                reply = await self._shim_call(c, {"op": "wait"}, timeout=None)
+                if reply.get("state"):
+                    c.state = reply["state"]
+                break
+            except asyncio.CancelledError:
+                return
+            except (ContainerError, OSError, ValueError):
+                pass
+            if self._refresh(c).get("state") == "exited":
+                break
+            # A dying shim closes its socket before it is gone: give it a moment.
+            pid = c.state.get("shim_pid") or 0
+            for _ in range(100):
+                if not (pid and _alive(pid)):
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                continue          # alive after all: ask again
+            if self._refresh(c).get("state") != "exited":
+                self._shim_lost(c)
+            break
         self._mark_exited(c)
 
-    def _settle_without_shim(self, c: _Container) -> None:
-        """The shim is gone: state.json is the truth; a container it left 'running' died with it."""
-        st = self._refresh(c)
-        if st.get("state") == "exited":
-            return
-        pid = st.get("shim_pid") or 0
-        if pid and _alive(pid) and os.path.exists(os.path.join(c.state_dir, SOCKET_FILE)):
-            return
+    def _shim_lost(self, c: _Container) -> None:
+        """The shim is gone without recording an exit: its container died with it
+        (parent-death signal), so it is reported exited."""
+        st = c.state
         st.update(state="exited", exit_code=st.get("exit_code") if st.get("exit_code") is not None else 255,
                   reason="Error", message="the container's shim exited unexpectedly",
                   finished_at=st.get("finished_at") or time.time_ns())
+        try:
+            write_json_atomic(os.path.join(c.state_dir, STATE_FILE), st)
+        except OSError:
+            pass
 
     def _watch(self, c: _Container) -> None:
         c.monitor = asyncio.ensure_future(self._monitor(c))

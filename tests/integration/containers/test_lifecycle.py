@@ -35,11 +35,22 @@ def log_text(status) -> str:
 
 
 async def test_memory_limit_oom_kills(manager, rootfs):
+    events = []
+
+    async def collect():
+        async for event in manager.events():
+            events.append(event["type"])
+
+    task = asyncio.create_task(collect())
+    await asyncio.sleep(0)
     # tail keeps every byte of a file without newlines: it grows until the limit kills it
     cid_ = await started(manager, rootfs, ["tail", "/dev/zero"], resources=Resources(memory_bytes=32 * 1024 * 1024))
     status = await asyncio.wait_for(manager.wait(cid_), 60)
     assert status.exit_code == 137
     assert status.reason == "OOMKilled"
+    await asyncio.sleep(0.05)
+    task.cancel()
+    assert events == ["created", "started", "exited", "oom"]
 
 
 async def test_exit_code_and_reason(manager, rootfs):

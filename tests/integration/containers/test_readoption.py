@@ -19,7 +19,8 @@ async def main(cfg):
     m = ContainerManager(cfg["state"], cfg["run"], cgroup_parent=cfg["parent"])
     for cid, args in cfg["containers"].items():
         await m.create(ContainerSpec(id=cid, rootfs=cfg["rootfs"], args=args))
-        await m.start(cid)
+        if cid != "ketchcreated":
+            await m.start(cid)
     print(json.dumps({c.id: c.pid for c in m.list()}), flush=True)
     await asyncio.sleep(3600)
 
@@ -34,6 +35,7 @@ async def test_daemon_death_leaves_containers_and_recover_readopts(manager, root
         "containers": {
             "ketchlong": ["sh", "-c", "trap 'exit 0' TERM; echo up; while :; do sleep 0.1; done"],
             "ketchshort": ["sh", "-c", "sleep 1; exit 7"],
+            "ketchcreated": ["sh", "-c", "echo started late"],
         },
     }
     daemon = subprocess.Popen([sys.executable, "-c", DAEMON, json.dumps(cfg)], stdout=subprocess.PIPE)
@@ -53,6 +55,7 @@ async def test_daemon_death_leaves_containers_and_recover_readopts(manager, root
     assert statuses["ketchlong"].pid == pids["ketchlong"]
     assert statuses["ketchshort"].state == "exited"
     assert statuses["ketchshort"].exit_code == 7
+    assert statuses["ketchcreated"].state == "created"
 
     # still fully managed: exec, logs, stop, wait
     code, out, _ = await manager.exec_sync("ketchlong", ["echo", "adopted"], 10)
@@ -62,3 +65,27 @@ async def test_daemon_death_leaves_containers_and_recover_readopts(manager, root
     status = await asyncio.wait_for(manager.wait("ketchlong"), 10)
     assert status.exit_code == 0 and status.reason == "Completed"
     assert not os.path.exists(f"/proc/{pids['ketchlong']}")
+
+    # a container created by the old daemon starts under the new one
+    await manager.start("ketchcreated")
+    status = await asyncio.wait_for(manager.wait("ketchcreated"), 10)
+    assert status.exit_code == 0
+    assert [chunk async for _, chunk in manager.logs("ketchcreated")] == [b"started late\n"]
+
+
+async def test_a_killed_shim_takes_its_container_and_is_reported(manager, rootfs):
+    from node_agent.runtime.containers import ContainerSpec
+
+    await manager.create(ContainerSpec(id="ketchorphan", rootfs=str(rootfs), args=["sleep", "300"]))
+    await manager.start("ketchorphan")
+    pid = manager.status("ketchorphan").pid
+    state = json.loads((manager.state_root / "containers/ketchorphan/state.json").read_text())
+    os.kill(state["shim_pid"], signal.SIGKILL)
+    status = await asyncio.wait_for(manager.wait("ketchorphan"), 10)
+    assert status.state == "exited" and status.reason == "Error"
+    assert "shim" in status.message
+    for _ in range(100):                      # the init dies with its shim (parent-death signal)
+        if not os.path.exists(f"/proc/{pid}"):
+            break
+        await asyncio.sleep(0.05)
+    assert not os.path.exists(f"/proc/{pid}")
