@@ -79,6 +79,12 @@ class NamespaceStore(ResourceStore):
         self.registry.wake_namespace_controller()
         return result, False
 
+    async def create(self, namespace: str | None, body, *, dry_run: bool = False) -> dict:  # type: ignore[no-untyped-def]
+        created = await super().create(namespace, body, dry_run=dry_run)
+        if not dry_run:
+            self.registry.wake_namespace_controller()
+        return created
+
     def _prepare_update(self, new: dict, old: dict, subresource: str, validate: bool) -> dict:
         if subresource == "finalize":
             new["metadata"]["resourceVersion"] = old["metadata"].get("resourceVersion")
@@ -95,7 +101,12 @@ class NamespaceStore(ResourceStore):
 
 
 class NamespaceController:
-    """Empties terminating namespaces, then removes them."""
+    """Empties terminating namespaces, then removes them; gives active ones their defaults.
+
+    Every active namespace gets the `default` ServiceAccount (as kube-controller-manager's
+    serviceaccount controller does); it comes back if deleted. (The `kube-root-ca.crt`
+    ConfigMap of Kubernetes is not published.)
+    """
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
@@ -121,6 +132,19 @@ class NamespaceController:
         for ns in items:
             if ns["metadata"].get("deletionTimestamp"):
                 await self.sync(ns["metadata"]["name"])
+            else:
+                await self.ensure_defaults(ns["metadata"]["name"])
+
+    async def ensure_defaults(self, namespace: str) -> None:
+        accounts = self.registry._by_plural("", "serviceaccounts")
+        if accounts.cache.get(accounts.key(namespace, "default")) is not None:
+            return
+        try:
+            await accounts.create(namespace, {"apiVersion": "v1", "kind": "ServiceAccount",
+                                              "metadata": {"name": "default"}})
+        except errors.ApiError as exc:
+            if exc.code not in (403, 404, 409):  # terminating, gone, or made meanwhile
+                log.warning("namespace %s: creating serviceaccount default failed: %s", namespace, exc.message)
 
     async def sync(self, name: str) -> bool:
         """One step for a terminating namespace; True when it is gone."""

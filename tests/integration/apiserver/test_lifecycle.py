@@ -160,3 +160,11 @@ def test_etcd_down_gives_5xx_status_and_recovers(etcd_factory, tmp_path) -> None
             wait_until(lambda: api.get("/api/v1/namespaces/default").status_code == 200, timeout=30)
     finally:
         server.stop()
+
+
+def test_every_namespace_gets_a_default_service_account(api: httpx.Client, namespace: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/serviceaccounts/default"
+    wait_until(lambda: api.get(path).status_code == 200, timeout=10)
+    api.delete(path)
+    wait_until(lambda: api.get(path).status_code == 200, timeout=10)
+    assert api.get("/api/v1/namespaces/kube-system/serviceaccounts/default").status_code == 200
