@@ -58,6 +58,10 @@ def exit_code_of(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
+#: an attached client further behind than this is dropped rather than buffered without end
+MAX_CLIENT_BACKLOG = 16 * 1024 * 1024
+
+
 class FdWriter:
     """Buffered non-blocking writes to a pipe or pty master from the event loop."""
 
@@ -330,13 +334,19 @@ class Shim:
         await asyncio.sleep(0.05)   # let the last replies leave
 
     def _on_output(self, stream: str, data: bytes) -> None:
-        self.log.write(stream, data)
+        try:
+            self.log.write(stream, data)
+        except OSError:
+            pass          # a full disk loses log lines; it must not block the container on its pipe
         frame = protocol.encode(protocol.STDOUT if stream == "stdout" else protocol.STDERR, data)
         for w in list(self.attach_writers):
             try:
+                if w.transport.get_write_buffer_size() > MAX_CLIENT_BACKLOG:
+                    raise ConnectionError("attach client too slow")
                 w.write(frame)
-            except Exception:   # noqa: BLE001 - a broken client must not hurt the container
+            except Exception:   # noqa: BLE001 - a broken or stuck client must not hurt the container
                 self.attach_writers.discard(w)
+                w.close()
 
     def _reap(self) -> None:
         while True:
