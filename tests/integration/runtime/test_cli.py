@@ -191,34 +191,46 @@ def test_user_network_containers_reach_each_other_by_name(runtime_daemon) -> Non
     assert runtime_daemon.cli("network", "rm", "appnet").returncode == 0
 
 
-def test_exec_it_gives_a_working_shell_through_a_pty(runtime_daemon) -> None:
-    runtime_daemon.cli("run", "-d", "--name", "web", "busybox", "sleep", "1000", check=True)
+def _in_a_pty(socket_path: str, *args: str, script: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    """Run `ketch runtime ARGS` on a pseudo-terminal, as a user at a terminal would; for each
+    (wait_for, then_type) step wait until the output shows wait_for, then type then_type."""
     pid, fd = pty.fork()
-    if pid == 0:  # the child: exactly what a user types
-        os.environ["KETCH_RUNTIME_SOCKET"] = runtime_daemon.socket
-        os.execv(sys.executable, [sys.executable, "-m", "ketch.cli.main", "runtime", "exec", "-it", "web", "sh"])
+    if pid == 0:
+        os.environ["KETCH_RUNTIME_SOCKET"] = socket_path
+        os.execv(sys.executable, [sys.executable, "-m", "ketch.cli.main", "runtime", *args])
+    seen = b""
 
-    def read_until(token: bytes, timeout: float = 15) -> bytes:
-        buf, end = b"", time.monotonic() + timeout
-        while time.monotonic() < end and token not in buf:
+    def read_until(token: bytes, start: int, timeout: float = 15) -> None:
+        nonlocal seen
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and token not in seen[start:]:
             if select.select([fd], [], [], 0.2)[0]:
                 try:
                     chunk = os.read(fd, 4096)
                 except OSError:
-                    break
+                    return
                 if not chunk:
-                    break
-                buf += chunk
-        return buf
+                    return
+                seen += chunk
+        assert token in seen[start:], f"never saw {token!r} in {seen[start:]!r}"
 
     try:
-        assert b"# " in read_until(b"# ")
-        os.write(fd, b"echo $((6*7)) $(hostname)\n")
-        assert b"42 " in read_until(b"42 ")
-        os.write(fd, b"exit 4\n")
-        read_until(b"\0", 3)
-        _, wstatus = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(wstatus) == 4
+        start = 0
+        for wait_for, then_type in script:
+            read_until(wait_for, start)
+            start = len(seen)  # the next token must appear after what we type now
+            os.write(fd, then_type)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            done, wstatus = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(wstatus), seen
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    seen += os.read(fd, 4096)
+                except OSError:
+                    pass
+        raise AssertionError(f"ketch runtime {' '.join(args)} did not exit; output {seen!r}")
     finally:
         try:
             os.kill(pid, 9)
@@ -226,6 +238,31 @@ def test_exec_it_gives_a_working_shell_through_a_pty(runtime_daemon) -> None:
         except (ProcessLookupError, ChildProcessError):
             pass
         os.close(fd)
+
+
+def test_exec_it_gives_a_working_shell_through_a_pty(runtime_daemon) -> None:
+    runtime_daemon.cli("run", "-d", "--name", "web", "busybox", "sleep", "1000", check=True)
+    code, out = _in_a_pty(runtime_daemon.socket, "exec", "-it", "web", "sh", script=[
+        (b"# ", b"echo $((6*7)) $(tty)\n"), (b"42 /dev/pts/", b"exit 4\n")])
+    assert code == 4
+
+
+def test_run_it_gives_an_interactive_container(runtime_daemon) -> None:
+    code, out = _in_a_pty(runtime_daemon.socket, "run", "-it", "--rm", "busybox", "sh", script=[
+        (b"# ", b"echo $((7*8)) $TERM\n"), (b"56 xterm", b"exit 6\n")])
+    assert code == 6
+    assert runtime_daemon.cli("ps", "-a", "-q").stdout == b""
+
+
+def test_logs_follow_streams_until_exit_and_start_attach(runtime_daemon) -> None:
+    cid = runtime_daemon.cli("create", "busybox", "sh", "-c", "for i in 1 2 3; do echo n$i; sleep 0.2; done").stdout.decode().strip()
+    r = runtime_daemon.cli("start", "-a", cid)
+    assert (r.returncode, r.stdout) == (0, b"n1\nn2\nn3\n")
+    cid = runtime_daemon.cli("run", "-d", "busybox", "sh", "-c", "for i in 1 2 3; do echo m$i; sleep 0.3; done; exit 2").stdout.decode().strip()
+    r = runtime_daemon.cli("logs", "-f", cid, timeout=20)
+    assert r.stdout == b"m1\nm2\nm3\n"
+    assert runtime_daemon.cli("wait", cid).stdout == b"2\n"
+    assert runtime_daemon.cli("logs", "--tail", "1", cid).stdout == b"m3\n"
 
 
 def test_stats_no_stream(runtime_daemon) -> None:
