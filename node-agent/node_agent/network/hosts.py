@@ -21,11 +21,13 @@ BASE = [
 
 
 def render_hosts(hostname: str, own: list[str], peers: list[tuple[str, list[str]]],
-                 extra: list[str] | None = None) -> str:
-    """own: this sandbox's addresses; peers: (ip, names) of others it may reach by name."""
+                 extra: list[str] | None = None, own_names: list[str] | None = None) -> str:
+    """own: this sandbox's addresses; peers: (ip, names) of others it may reach by name;
+    own_names: more names for its own addresses (its container name on a user network)."""
     lines = list(BASE)
+    names = " ".join(dict.fromkeys([hostname, *(own_names or [])]))
     for ip in own:
-        lines.append(f"{ip}\t{hostname}")
+        lines.append(f"{ip}\t{names}")
     seen = set(own)
     for ip, names in sorted(peers):
         if ip in seen or not names:

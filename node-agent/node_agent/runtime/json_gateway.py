@@ -141,9 +141,13 @@ class JsonGateway:
         try:
             arg = requests() if method.client_streaming else first
             if method.server_streaming:
-                async for message in fn(arg, ctx):
-                    out(message)
-                    await writer.drain()
+                replies = fn(arg, ctx)
+                try:
+                    async for message in replies:
+                        out(message)
+                        await writer.drain()
+                finally:  # the client may have gone: stop the servicer's loop now, not at GC
+                    await replies.aclose()
             else:
                 out(await fn(arg, ctx))
             writer.write(_frame({"end": True}))

@@ -339,18 +339,20 @@ class Runtime:
     async def _write_sandbox_files(self, rec: SandboxRecord) -> None:
         files = Path(rec.files_dir)
         own: list[str] = []
+        own_names: list[str] = []
         peers: list[tuple[str, list[str]]] = []
         if self.networks is not None and rec.network not in ("host", "none"):
             ep = self.networks.endpoint(rec.id)
             if ep:
                 own = [i.ip for i in ep.interfaces]
+                own_names = [n for n in [ep.name] if n]
                 for iface in ep.interfaces:
                     if iface.network != "bridge":  # like Docker: names resolve on user networks only
                         peers += self.networks.peers(iface.network)
         if rec.network == "host":
             text = Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else ""
         else:
-            text = hostfiles.render_hosts(rec.hostname, own, peers, rec.extra_hosts)
+            text = hostfiles.render_hosts(rec.hostname, own, peers, rec.extra_hosts, own_names)
         hostfiles.write_in_place(files / "hosts", text)
         hostfiles.write_in_place(files / "hostname", rec.hostname + "\n")
         hostfiles.write_in_place(files / "resolv.conf", hostfiles.render_resolv_conf())

@@ -76,6 +76,8 @@ def test_hosts_file_names_self_and_peers(tmp_path: Path) -> None:
     assert "10.213.1.2\tweb" in text
     assert "10.213.1.3\tdb database" in text
     assert text.count("10.213.1.2") == 1
+    named = hosts.render_hosts("abc123", ["10.213.1.2"], [], own_names=["web", "abc123"])
+    assert "10.213.1.2\tabc123 web\n" in named
     path = tmp_path / "hosts"
     path.write_text("old contents that are longer\n")
     inode = path.stat().st_ino
