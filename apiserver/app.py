@@ -117,6 +117,9 @@ class ApiServer:
             self._get_only(request)
             ri.resource = "discovery"
             if len(parts) == 1:
+                media = discovery.wants_aggregated(request.headers.get("accept", ""))
+                if media:
+                    return Response(negotiation.dumps(discovery.aggregated(core=True)), media_type=media)
                 return negotiation.json_response(discovery.api_versions(self.server_address))
             if len(parts) == 2 and parts[1] == "v1":
                 return negotiation.json_response(discovery.api_resource_list("", "v1"))
@@ -127,6 +130,9 @@ class ApiServer:
             self._get_only(request)
             ri.resource = "discovery"
             if len(parts) == 1:
+                media = discovery.wants_aggregated(request.headers.get("accept", ""))
+                if media:
+                    return Response(negotiation.dumps(discovery.aggregated(core=False)), media_type=media)
                 return negotiation.json_response(discovery.api_group_list())
             if len(parts) == 2:
                 group = discovery.api_group(parts[1])

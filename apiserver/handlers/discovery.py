@@ -105,3 +105,60 @@ def api_resource_list(group: str, version: str) -> dict | None:
         "groupVersion": f"{group}/{version}" if group else version,
         "resources": resources,
     }
+
+
+# --- aggregated discovery (apidiscovery.k8s.io/v2) -------------------------------------
+
+AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+def wants_aggregated(accept: str) -> str | None:
+    """The aggregated media type to answer with, when the Accept header asks for one we serve."""
+    for part in accept.split(","):
+        params = {p.split("=", 1)[0].strip(): p.split("=", 1)[1].strip() for p in part.split(";")[1:] if "=" in p}
+        if (params.get("g"), params.get("v"), params.get("as")) == ("apidiscovery.k8s.io", "v2",
+                                                                     "APIGroupDiscoveryList"):
+            return AGGREGATED_V2
+    return None
+
+
+def _aggregated_resource(info: ResourceInfo) -> dict:
+    entry: dict = {
+        "resource": info.plural,
+        "responseKind": {"group": info.group, "version": info.version, "kind": info.kind},
+        "scope": "Namespaced" if info.namespaced else "Cluster",
+        "singularResource": info.singular,
+        "verbs": list(info.verbs),
+    }
+    if info.short_names:
+        entry["shortNames"] = list(info.short_names)
+    if info.categories:
+        entry["categories"] = list(info.categories)
+    subs = []
+    for name in info.subresources:
+        sub = subresource(info, name)
+        if sub is not None:
+            subs.append({"subresource": name,
+                         "responseKind": {"group": sub.group, "version": sub.version, "kind": sub.kind},
+                         "verbs": list(sub.verbs)})
+    if subs:
+        entry["subresources"] = subs
+    return entry
+
+
+@cache
+def aggregated(core: bool) -> dict:
+    """`/api` (core=True) or `/apis` as an APIGroupDiscoveryList."""
+    items = []
+    for group, versions in groups().items():
+        if bool(group) == core:
+            continue
+        items.append({
+            "metadata": {"name": group, "creationTimestamp": None},
+            "versions": [{"version": v, "freshness": "Current",
+                          "resources": [_aggregated_resource(r) for r in RESOURCES
+                                        if r.group == group and r.version == v]}
+                         for v in versions],
+        })
+    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
+            "metadata": {"creationTimestamp": None}, "items": items}

@@ -12,9 +12,9 @@ KUBECTL_DISCOVERY = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDis
 
 
 def test_legacy_discovery_documents(api: httpx.Client) -> None:
-    r = api.get("/api", headers={"Accept": KUBECTL_DISCOVERY})
+    r = api.get("/api", headers={"Accept": "application/json"})
     assert r.status_code == 200 and r.json()["kind"] == "APIVersions" and r.json()["versions"] == ["v1"]
-    groups = api.get("/apis", headers={"Accept": KUBECTL_DISCOVERY}).json()
+    groups = api.get("/apis", headers={"Accept": "application/json"}).json()
     assert groups["kind"] == "APIGroupList"
     assert {g["name"] for g in groups["groups"]} == {"apps", "batch", "coordination.k8s.io"}
     core = api.get("/api/v1").json()
@@ -82,3 +82,35 @@ def test_metrics(api: httpx.Client, namespace: str) -> None:
     assert "apiserver_request_duration_seconds_bucket" in text
     assert 'etcd_request_duration_seconds_count{operation="create"' in text
     assert "apiserver_registered_watchers" in text
+
+
+def test_aggregated_discovery_v2(api: httpx.Client) -> None:
+    r = api.get("/apis", headers={"Accept": KUBECTL_DISCOVERY})
+    assert r.headers["content-type"] == "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    doc = r.json()
+    assert doc["kind"] == "APIGroupDiscoveryList" and doc["apiVersion"] == "apidiscovery.k8s.io/v2"
+    apps = next(g for g in doc["items"] if g["metadata"]["name"] == "apps")
+    deploy = next(res for res in apps["versions"][0]["resources"] if res["resource"] == "deployments")
+    assert deploy["responseKind"] == {"group": "apps", "version": "v1", "kind": "Deployment"}
+    assert deploy["scope"] == "Namespaced" and deploy["shortNames"] == ["deploy"]
+    scale = next(s for s in deploy["subresources"] if s["subresource"] == "scale")
+    assert scale["responseKind"]["kind"] == "Scale"
+    core = api.get("/api", headers={"Accept": KUBECTL_DISCOVERY}).json()
+    assert [g["metadata"]["name"] for g in core["items"]] == [""]
+    # plain clients still get the legacy documents
+    assert api.get("/apis").json()["kind"] == "APIGroupList"
+
+
+def test_kubectl_uses_aggregated_discovery(apiserver, tmp_path) -> None:
+    import shutil
+    import subprocess
+
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        return
+    proc = subprocess.run([kubectl, "--kubeconfig", str(apiserver.kubeconfig), "--cache-dir", str(tmp_path),
+                           "get", "deploy", "-A", "-v=6"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    discovery_gets = [line for line in proc.stderr.splitlines() if " GET " in line and "/api" in line
+                      and "deployments" not in line]
+    assert len(discovery_gets) == 2, discovery_gets
