@@ -98,6 +98,8 @@ def test_v2_limits_enable_controllers_and_convert_shares(tmp_path: Path):
     # the parent will have the controllers once the root delegates them
     (tmp_path / "ketchtest").mkdir()
     (tmp_path / "ketchtest/cgroup.controllers").write_text("cpu io memory pids\n")
+    (tmp_path / "ketchtest/c1").mkdir()
+    (tmp_path / "ketchtest/c1/memory.oom.group").write_text("0\n")
     cg.create(Limits(memory_bytes=1 << 30, cpu_quota_us=150_000, cpu_period_us=100_000, cpu_shares=1024, pids_limit=100))
     assert set((tmp_path / "cgroup.subtree_control").read_text().split()) == {"+cpu", "+memory", "+pids", "+io"}
     assert set((tmp_path / "ketchtest/cgroup.subtree_control").read_text().split()) == {"+cpu", "+memory", "+pids", "+io"}
@@ -107,6 +109,7 @@ def test_v2_limits_enable_controllers_and_convert_shares(tmp_path: Path):
     assert (d / "cpu.max").read_text() == "150000 100000"
     assert (d / "cpu.weight").read_text() == "39"
     assert (d / "pids.max").read_text() == "100"
+    assert (d / "memory.oom.group").read_text() == "1"
     assert cg.procs_files() == [str(d / "cgroup.procs")]
 
 

@@ -54,6 +54,8 @@ class CgroupV2(Cgroup):
             write(f("memory.max"), limits.memory_bytes)
             if os.path.exists(f("memory.swap.max")) or not os.path.exists(f("cgroup.controllers")):
                 write(f("memory.swap.max"), 0)
+        if os.path.exists(f("memory.oom.group")):
+            write(f("memory.oom.group"), 1)    # an OOM kill takes the whole container, as Kubernetes does
         if limits.cpu_quota_us:
             write(f("cpu.max"), f"{limits.cpu_quota_us} {limits.cpu_period_us}")
         if limits.cpu_shares:
