@@ -30,7 +30,7 @@ NODE_AGENT_PROXY: Any = None
 async def handle(
     request: Request, rp: ResourcePath, store: ResourceStore, registry: Registry, ri: RequestInfo
 ) -> Response:
-    from apiserver.handlers.crud import delete_options, is_dry_run, patch_object, render
+    from apiserver.handlers.crud import is_dry_run, patch_object, render
 
     sub, name, method = rp.subresource, rp.name, request.method
     assert sub is not None and name is not None
@@ -71,10 +71,6 @@ async def handle(
         return negotiation.json_response(
             {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
         )
-    elif sub == "finalize" and method == "PUT":  # pragma: no cover - not in discovery
-        ri.verb = "update"
-        opts = await delete_options(request)
-        del opts
     raise errors.method_not_supported(f"{rp.info.plural}/{sub}", method.lower())
 
 
@@ -108,12 +104,12 @@ def to_scale(obj: dict) -> dict:
 
 
 def _scale_replicas(scale: Any, name: str) -> int:
-    from apiserver.registry.generic import _Cause
+    from ketch.api.validation import FieldError
 
     replicas = (scale.get("spec") or {}).get("replicas") if isinstance(scale, dict) else None
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
         info = type("ScaleInfo", (), {"group": "autoscaling", "kind": "Scale", "plural": "scales"})
-        raise errors.invalid(info, name, [_Cause(
+        raise errors.invalid(info, name, [FieldError(
             "FieldValueInvalid", "spec.replicas",
             f"Invalid value: {replicas!r}: must be greater than or equal to 0", replicas,
         )])
@@ -121,7 +117,7 @@ def _scale_replicas(scale: Any, name: str) -> int:
 
 
 async def _scale(request: Request, rp: ResourcePath, store: ResourceStore, ri: RequestInfo) -> Response:
-    from apiserver.handlers.crud import apply_patch, is_dry_run
+    from apiserver.handlers.crud import is_dry_run
 
     name, method = rp.name or "", request.method
     if method == "GET":
@@ -161,7 +157,6 @@ async def _scale(request: Request, rp: ResourcePath, store: ResourceStore, ri: R
             obj.setdefault("spec", {})["replicas"] = _scale_replicas(patched, name)
             return obj
 
-        del apply_patch
         obj = await store.guaranteed_update(rp.namespace, name, patch_replicas, dry_run=is_dry_run(request))
         return negotiation.json_response(to_scale(obj))
     raise errors.method_not_supported(f"{rp.info.plural}/scale", method.lower())

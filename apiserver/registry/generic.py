@@ -28,6 +28,7 @@ from apiserver.storage.errors import KeyExists, KeyNotFound, RevisionConflict
 from ketch.api import errors
 from ketch.api.resources import ResourceInfo
 from ketch.api.timeutil import format_rfc3339, now
+from ketch.api.validation import FieldError
 
 if TYPE_CHECKING:
     from apiserver.registry.registry import Registry
@@ -257,7 +258,7 @@ class ResourceStore:
         if not name_given and generate:
             meta["name"] = self._generated_name(generate)
         if not meta.get("name"):
-            raise errors.invalid(self.info, "", [_Cause("FieldValueRequired", "metadata.name",
+            raise errors.invalid(self.info, "", [FieldError("FieldValueRequired", "metadata.name",
                                                         "Required value: name or generateName is required")])
         for f in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"):
             meta.pop(f, None)
@@ -515,14 +516,6 @@ class ResourceStore:
             "metadata": {"resourceVersion": listing["metadata"]["resourceVersion"]},
             "items": deleted,
         }
-
-
-@dataclass
-class _Cause:
-    type: str
-    field: str
-    message: str
-    value: Any = None
 
 
 def _same(a: dict, b: dict) -> bool:

@@ -18,6 +18,7 @@ from apiserver.registry.strategy import Strategy
 from apiserver.storage.errors import KeyNotFound, RevisionConflict
 from ketch.api import errors
 from ketch.api.timeutil import now, now_rfc3339, parse_rfc3339
+from ketch.api.validation import FieldError
 
 log = logging.getLogger("ketch.apiserver.pods")
 
@@ -73,10 +74,8 @@ class PodStore(ResourceStore):
         target = binding.get("target") or {}
         node = target.get("name")
         if not node:
-            from apiserver.registry.generic import _Cause
-
             raise errors.invalid(
-                _BINDING, name, [_Cause("FieldValueRequired", "target.name", "Required value")]
+                _BINDING, name, [FieldError("FieldValueRequired", "target.name", "Required value")]
             )
         bname = (binding.get("metadata") or {}).get("name") or name
         if bname != name:

@@ -13,22 +13,13 @@ from __future__ import annotations
 import ipaddress
 import random
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from apiserver.registry.generic import ResourceStore
 from ketch.api import errors
+from ketch.api.validation import FieldError
 
 NODE_PORT_RANGE = (30000, 32767)
 _RESERVATION_SECONDS = 60.0
-
-
-@dataclass
-class _Cause:
-    type: str
-    field: str
-    message: str
-    value: Any = None
 
 
 class ServiceStore(ResourceStore):
@@ -97,7 +88,7 @@ class ServiceStore(ResourceStore):
         name = obj["metadata"].get("name", "")
         key = self._key_of(obj) if old is not None else None
         used_ips, used_ports = self._used(exclude_key=key)
-        causes: list[_Cause] = []
+        causes: list[FieldError] = []
         svc_type = spec.get("type") or "ClusterIP"
         old_spec = (old or {}).get("spec") or {}
         if svc_type != "ExternalName" and spec.get("clusterIP") != "None":
@@ -113,12 +104,12 @@ class ServiceStore(ResourceStore):
                 except ValueError:
                     inside = True  # validation reports the malformed address
                 if not inside:
-                    causes.append(_Cause("FieldValueInvalid", "spec.clusterIPs[0]",
+                    causes.append(FieldError("FieldValueInvalid", "spec.clusterIPs[0]",
                                          f'Invalid value: "{ip}": failed to allocate IP {ip}: the provided IP '
                                          f"({ip}) is not in the valid range. The range of valid IPs is "
                                          f"{self.service_cidr}", ip))
                 elif ip in used_ips:
-                    causes.append(_Cause("FieldValueInvalid", "spec.clusterIPs[0]",
+                    causes.append(FieldError("FieldValueInvalid", "spec.clusterIPs[0]",
                                          f'Invalid value: "{ip}": failed to allocate IP {ip}: provided IP is '
                                          "already allocated", ip))
                 else:
@@ -137,11 +128,11 @@ class ServiceStore(ResourceStore):
                     self._reserved_ports[chosen] = time.monotonic()
                 elif wanted not in old_ports:
                     if not NODE_PORT_RANGE[0] <= int(wanted) <= NODE_PORT_RANGE[1]:
-                        causes.append(_Cause("FieldValueInvalid", f"spec.ports[{i}].nodePort",
+                        causes.append(FieldError("FieldValueInvalid", f"spec.ports[{i}].nodePort",
                                              f"Invalid value: {wanted}: provided port is not in the valid "
                                              "range. The range of valid ports is 30000-32767", wanted))
                     elif wanted in used_ports:
-                        causes.append(_Cause("FieldValueInvalid", f"spec.ports[{i}].nodePort",
+                        causes.append(FieldError("FieldValueInvalid", f"spec.ports[{i}].nodePort",
                                              f"Invalid value: {wanted}: provided port is already allocated",
                                              wanted))
                     else:
