@@ -4,6 +4,8 @@ One object, three parts sharing three informers (Nodes, Services, Endpoints):
 
 - the VXLAN overlay (``overlay.Overlay``) towards every other node;
 - the service proxy (``service_proxy.ServiceProxy``) in Ketch's nftables table;
+- hairpin mode on every port of the pod bridge (``hairpin``), checked every
+  ``hairpin_interval`` seconds, so a pod reaches itself through its Service;
 - optionally the cluster DNS server (``node_agent.dns``) on ``dns_address``.
 
 Usage in the agent, after the pod network exists::
@@ -40,7 +42,7 @@ import logging
 from ketch.api.resources import lookup
 from ketch.informer import Informer
 from node_agent.dns.server import DnsServer, ZoneFromInformers, upstreams_from_resolv_conf
-from node_agent.network import netns
+from node_agent.network import hairpin, netns
 from node_agent.network.overlay import (
     DEFAULT_DEVICE,
     DEFAULT_PORT,
@@ -92,16 +94,20 @@ class ClusterNetwork:
         resync: float = 30.0,
         cleanup: bool = False,
         netns: str = "",
+        hairpin_interval: float = 2.0,
     ) -> None:
         self.client = client
         self.cleanup = cleanup
+        self.pod_bridge = pod_bridge
+        self.hairpin_interval = hairpin_interval
+        self._run_netlink = _netlink_runner(netns) or (lambda fn, *a, **kw: asyncio.to_thread(fn, *a, **kw))
         self.nodes = Informer(client, NODES)
         self.services = Informer(client, SERVICES)
         self.endpoints = Informer(client, ENDPOINTS)
         self.overlay = Overlay(
             OverlayConfig(node_name=node_name, node_ip=node_ip, device=vxlan_device, vni=vni,
                           port=vxlan_port, pod_bridge=pod_bridge, mtu=mtu),
-            self.nodes, client, resync=resync, run_netlink=_netlink_runner(netns))
+            self.nodes, client, resync=resync, run_netlink=self._run_netlink)
         self.proxy = ServiceProxy(
             self.services, self.endpoints,
             ProxySettings(table=services_table, pod_bridge=pod_bridge, pod_cidr=cluster_cidr,
@@ -124,7 +130,7 @@ class ClusterNetwork:
             await asyncio.gather(*(i.wait_synced() for i in (self.nodes, self.services, self.endpoints)))
             self.overlay._mark()
             self.proxy._mark()
-            await asyncio.gather(self.overlay.loop(), self.proxy.loop())
+            await asyncio.gather(self.overlay.loop(), self.proxy.loop(), self.keep_hairpin())
         finally:
             for task in informers:
                 task.cancel()
@@ -133,6 +139,19 @@ class ClusterNetwork:
                 await self.dns.close()
             if self.cleanup:
                 await self.remove()
+
+    async def keep_hairpin(self) -> None:
+        """New pods get new bridge ports: put each in hairpin mode soon after it appears."""
+        if not self.pod_bridge:
+            return
+        while True:
+            try:
+                changed = await self._run_netlink(hairpin.ensure_hairpin, self.pod_bridge)
+                if changed:
+                    log.info("hairpin mode on ports=%s", changed)
+            except Exception as exc:  # keep trying: the bridge may not exist yet
+                log.warning("hairpin check failed: %r", exc)
+            await asyncio.sleep(self.hairpin_interval)
 
     async def remove(self) -> None:
         """Take out what this node programmed: the nftables table and the VXLAN device."""
