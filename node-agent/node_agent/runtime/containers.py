@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import logs
-from .cgroups import detect, open_cgroup
+from .cgroups import Limits, detect, open_cgroup
 from .linux import caps
 from .linux.unixpath import short_path
 from .shim import protocol
@@ -497,6 +497,23 @@ class ContainerManager:
         c = self._get(container_id)
         await c.exited.wait()
         return self._status(c)
+
+    async def update_resources(self, container_id: str, resources: Resources) -> None:
+        """New limits for a running container (CRI UpdateContainerResources); None leaves one as it is."""
+        c = self._get(container_id)
+        cgroup = open_cgroup(self.layout, c.config["cgroup"]["relpath"])
+        limits = Limits(memory_bytes=resources.memory_bytes, cpu_quota_us=resources.cpu_quota_us,
+                        cpu_period_us=resources.cpu_period_us, cpu_shares=resources.cpu_shares,
+                        pids_limit=resources.pids_limit)
+        try:
+            await asyncio.to_thread(cgroup.create, limits)
+        except OSError as e:
+            raise ContainerError(f"updating the resources of container {container_id}: {e}") from None
+        res = c.config["spec"].setdefault("resources", {})
+        for key, value in asdict(resources).items():
+            if value is not None:
+                res[key] = value
+        await asyncio.to_thread(write_json_atomic, os.path.join(c.state_dir, CONFIG_FILE), c.config)
 
     def stats(self, container_id: str) -> dict:
         c = self._get(container_id)

@@ -237,3 +237,11 @@ async def test_failed_create_leaves_nothing_behind(manager, rootfs, tmp_path):
     await manager.create(spec)
     await manager.start(spec.id)
     assert (await manager.wait(spec.id)).exit_code == 0
+
+
+async def test_update_resources_of_a_running_container(manager, rootfs):
+    cid_ = await started(manager, rootfs, ["sleep", "30"], resources=Resources(memory_bytes=64 << 20))
+    await manager.update_resources(cid_, Resources(memory_bytes=96 << 20, pids_limit=50))
+    stats = manager.stats(cid_)
+    assert stats["memory_limit_bytes"] == 96 << 20
+    assert stats["pids_limit"] == 50

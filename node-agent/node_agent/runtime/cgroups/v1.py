@@ -40,10 +40,15 @@ class CgroupV1(Cgroup):
         for path in self._unique_dirs():
             os.makedirs(path, exist_ok=True)
         if limits.memory_bytes:
-            write(self._file("memory", "memory.limit_in_bytes"), limits.memory_bytes)
+            limit = self._file("memory", "memory.limit_in_bytes")
             memsw = self._file("memory", "memory.memsw.limit_in_bytes")
             if memsw and os.path.exists(memsw):
-                write(memsw, limits.memory_bytes)        # no swap beyond the limit
+                # memory+swap = memory (no swap); the kernel wants memsw >= limit at every step
+                order = [limit, memsw] if limits.memory_bytes <= read_int(limit, 1 << 62) else [memsw, limit]
+                for path in order:
+                    write(path, limits.memory_bytes)
+            else:
+                write(limit, limits.memory_bytes)
         if "cpu" in self.paths:
             if limits.cpu_quota_us:
                 write(self._file("cpu", "cpu.cfs_period_us"), limits.cpu_period_us)
