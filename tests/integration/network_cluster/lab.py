@@ -1,5 +1,6 @@
 """A miniature multi-node lab in network namespaces, for the cluster-network tests and the bench.
 
+    (<rid> is the test run id plus an optional tag, so two labs can coexist)
     lab netns  ketch<rid>L : bridge k<rid>lab 10.213.60.1/24
     node netns ketch<rid>n<i> : eth0 10.213.60.1<i>/24 (veth to the lab bridge),
                                 default route via the lab, ip_forward on,
@@ -66,10 +67,7 @@ class Node:
     gateway: str
     mac: str = ""
     pods: list[Pod] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return f"node{self.index}"
+    name: str = ""
 
     @property
     def path(self) -> str:
@@ -97,8 +95,9 @@ class Pod:
 
 class Lab:
     def __init__(self, run_id: str, work: Path, *, nodes: int = 3, pods_per_node: int = 2,
-                 mtu: int | None = None) -> None:
-        self.rid = run_id
+                 tag: str = "", node_prefix: str = "node") -> None:
+        self.rid = run_id + tag
+        self.node_prefix = node_prefix
         self.work = work
         self.lab_ns = f"ketch{run_id}L"
         self.lab_bridge = f"k{run_id}lab"
@@ -132,7 +131,7 @@ class Lab:
         sh("ip", "-n", self.lab_ns, "link", "set", self.lab_bridge, "up")
         for i in range(1, self.node_count + 1):
             node = Node(i, f"ketch{self.rid}n{i}", f"{LAB_NET}.{10 + i}", f"10.213.{64 + i}.0/24",
-                        f"10.213.{64 + i}.1")
+                        f"10.213.{64 + i}.1", name=f"{self.node_prefix}{i}")
             self._add_ns(node.netns)
             outer = f"k{self.rid}n{i}"
             sh("ip", "link", "add", outer, "netns", self.lab_ns, "type", "veth",
