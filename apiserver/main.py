@@ -86,6 +86,7 @@ async def serve(config: ServerConfig) -> None:
         ssl_certfile=str(files.cert) if files else None,
         ssl_keyfile=str(files.key) if files else None,
         log_level=config.log_level,
+        log_config=None,  # uvicorn's loggers go through our key=value root handler
         access_log=False,
         lifespan="on",
         timeout_keep_alive=120,

@@ -23,6 +23,9 @@ APPLY_PATCH = "application/apply-patch+yaml"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH)
 
+#: kube-apiserver refuses request bodies over 3 MiB; etcd would refuse the object anyway.
+MAX_BODY_BYTES = 3 * 1024 * 1024
+
 
 def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
@@ -49,10 +52,22 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
+async def _body(request: Request) -> bytes:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise errors.ApiError(errors.status(413, "RequestEntityTooLarge",
+                                            f"the request body is {length} bytes; the limit is {MAX_BODY_BYTES}"))
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise errors.ApiError(errors.status(413, "RequestEntityTooLarge",
+                                            f"the request body is over the limit of {MAX_BODY_BYTES} bytes"))
+    return raw
+
+
 async def read_body(request: Request, accepted: tuple[str, ...] = (JSON,)) -> Any:
     """The decoded request body; 415 for a format we do not take, 400 for malformed JSON."""
     ctype = media_type(request) or JSON
-    raw = await request.body()
+    raw = await _body(request)
     if ctype in ("application/yaml", "application/x-yaml") and JSON in accepted:
         import yaml
 
@@ -81,7 +96,7 @@ async def read_body(request: Request, accepted: tuple[str, ...] = (JSON,)) -> An
 
 async def read_optional_body(request: Request) -> Any:
     """A body that may be absent (DELETE with DeleteOptions)."""
-    raw = await request.body()
+    raw = await _body(request)
     if not raw.strip():
         return None
     ctype = media_type(request) or JSON

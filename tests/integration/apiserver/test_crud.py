@@ -265,3 +265,9 @@ def test_cluster_scoped_resources(api: httpx.Client) -> None:
     assert "namespace" not in r.json()["metadata"]
     assert api.get("/api/v1/nodes/node-crud-test").status_code == 200
     assert api.delete("/api/v1/nodes/node-crud-test").status_code == 200
+
+
+def test_oversized_body_is_413(api: httpx.Client, namespace: str) -> None:
+    big = {"metadata": {"name": "big"}, "data": {"x": "y" * (3 * 1024 * 1024 + 10)}}
+    r = api.post(f"/api/v1/namespaces/{namespace}/configmaps", json=big)
+    assert r.status_code == 413 and r.json()["reason"] == "RequestEntityTooLarge"
