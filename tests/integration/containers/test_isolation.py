@@ -107,6 +107,9 @@ async def test_user_uid_gid_env_and_cwd(manager, rootfs):
                             uid=1000, gid=1000, additional_gids=[50], env=["GREETING=hello"], cwd="/home/app")
     assert "uid=1000(app) gid=1000(app) groups=50(staff)" in out, out
     assert "/home/app" in out and "hello" in out
+    env_status, env_out = await run(manager, rootfs, ["sh", "-c", "echo $HOME $HOSTNAME"], uid=1000, gid=1000,
+                                    hostname="envhost")
+    assert env_out.split() == ["/home/app", "envhost"]
     assert "0000000000000000" in out      # a non-root user keeps no capabilities, as in Docker
 
 

@@ -138,10 +138,27 @@ def env_dict(env: list[str]) -> dict[str, str]:
     return result
 
 
+def home_of(uid: int) -> str:
+    """The user's home from the container's /etc/passwd ("/" when it has none)."""
+    try:
+        with open("/etc/passwd", errors="replace") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) > 5 and fields[2] == str(uid) and fields[5]:
+                    return fields[5]
+    except OSError:
+        pass
+    return "/"
+
+
 def become_user_and_exec(proc: dict) -> None:
     """chdir, drop privileges and execve. proc: args, env, cwd, uid, gid, additional_gids,
-    capabilities (names), no_new_privs."""
+    capabilities (names), no_new_privs. Like Docker, HOME and HOSTNAME are set when missing."""
     env = env_dict(proc.get("env") or [])
+    if "HOSTNAME" not in env:
+        env["HOSTNAME"] = os.uname().nodename
+    if "HOME" not in env:
+        env["HOME"] = home_of(int(proc.get("uid") or 0))
     cwd = proc.get("cwd") or "/"
     try:
         os.chdir(cwd)
