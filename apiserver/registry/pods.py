@@ -108,40 +108,62 @@ class PodStore(ResourceStore):
             return new
         return super()._prepare_update(new, old, subresource, validate)
 
+    def _track(self, pod: dict, deleted: bool) -> None:
+        """Keep `_marked` = pods with a deletionTimestamp and no finalizers (the reaper's work list)."""
+        meta = pod["metadata"]
+        key = self.key(meta.get("namespace"), meta["name"])
+        if deleted or not meta.get("deletionTimestamp") or meta.get("finalizers"):
+            self._marked.pop(key, None)
+        else:
+            self._marked[key] = pod
+
     async def reap_expired(self, slack_seconds: float) -> int:
-        """Remove pods whose deletion grace ran out (plus slack) and that have no finalizers."""
-        items, _ = self.cache.list(self.prefix(None))
+        """Remove marked pods whose deletion grace ran out (plus slack)."""
         moment = now()
         removed = 0
-        for pod in items:
+        for key, pod in list(self._marked.items()):
             meta = pod["metadata"]
-            stamp = meta.get("deletionTimestamp")
-            if not stamp or meta.get("finalizers"):
-                continue
             try:
-                expired = (moment - parse_rfc3339(stamp)).total_seconds() > slack_seconds
+                expired = (moment - parse_rfc3339(meta["deletionTimestamp"])).total_seconds() > slack_seconds
             except ValueError:
                 expired = True
             if not expired:
                 continue
-            key = self.key(meta.get("namespace"), meta["name"])
             try:
                 await self.store.delete(key, expected_revision=int(meta["resourceVersion"]))
                 removed += 1
                 log.info("pod grace expired, removed namespace=%s pod=%s", meta.get("namespace"), meta["name"])
             except (RevisionConflict, KeyNotFound):
-                continue
+                continue  # changed or gone meanwhile: the watch brings the news
         return removed
 
+    async def _follow(self) -> None:
+        """Feed `_marked` from the pods watch cache (current state first, then changes)."""
+        async for event in self.cache.watch(self.prefix(None), 0):
+            self._track(event.obj, event.type == "DELETED")
+
     async def run_reaper(self, slack_seconds: float, interval: float = 1.0) -> None:
-        while True:
-            try:
-                await self.reap_expired(slack_seconds)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - keep reaping; etcd may be back soon
-                log.exception("pod grace reaper failed")
-            await asyncio.sleep(interval)
+        """Event-driven: only marked pods are looked at, not every pod every second."""
+        self._marked: dict[str, dict] = {}
+        follower: asyncio.Task | None = None
+        try:
+            while True:
+                if follower is None or follower.done():
+                    if follower is not None and not follower.cancelled() and follower.exception():
+                        log.warning("pod reaper watch ended, restarting: %s", follower.exception())
+                    self._marked = {}
+                    follower = asyncio.create_task(self._follow(), name="pod-reaper-watch")
+                try:
+                    await self.reap_expired(slack_seconds)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - keep reaping; etcd may be back soon
+                    log.exception("pod grace reaper failed")
+                await asyncio.sleep(interval)
+        finally:
+            if follower is not None:
+                follower.cancel()
+                await asyncio.gather(follower, return_exceptions=True)
 
 
 class _BindingInfo:
