@@ -116,10 +116,19 @@ class DnsServer:
     async def start(self) -> int:
         """Bind UDP then TCP on the same port (port 0: a free one); returns the port."""
         loop = asyncio.get_running_loop()
-        self._udp, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self),
-                                                           local_addr=(self.host, self.port))
-        self.port = self._udp.get_extra_info("sockname")[1]
-        self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
+        wanted = self.port
+        for attempt in range(20):
+            self._udp, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self),
+                                                               local_addr=(self.host, wanted))
+            self.port = self._udp.get_extra_info("sockname")[1]
+            try:
+                self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
+                break
+            except OSError:
+                self._udp.close()
+                if wanted or attempt == 19:  # a fixed port is taken for TCP: say so
+                    raise
+                # port 0: the free UDP port is taken for TCP by someone else; draw again
         log.info("dns serving host=%s port=%d upstreams=%s", self.host, self.port,
                  [f"{u.host}:{u.port}" for u in self.upstreams])
         return self.port

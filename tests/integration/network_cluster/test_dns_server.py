@@ -54,9 +54,6 @@ class FakeUpstream:
             def datagram_received(self, data: bytes, addr) -> None:  # noqa: ANN001
                 self.transport.sendto(upstream.answer(data), addr)
 
-        self.udp, _ = await loop.create_datagram_endpoint(Proto, local_addr=("127.0.0.1", 0))
-        port = self.udp.get_extra_info("sockname")[1]
-
         async def tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             size = int.from_bytes(await reader.readexactly(2), "big")
             out = upstream.answer(await reader.readexactly(size))
@@ -64,8 +61,15 @@ class FakeUpstream:
             await writer.drain()
             writer.close()
 
-        self.tcp = await asyncio.start_server(tcp, "127.0.0.1", port)
-        return port
+        for _ in range(20):  # a port free for both UDP and TCP
+            self.udp, _ = await loop.create_datagram_endpoint(Proto, local_addr=("127.0.0.1", 0))
+            port = self.udp.get_extra_info("sockname")[1]
+            try:
+                self.tcp = await asyncio.start_server(tcp, "127.0.0.1", port)
+                return port
+            except OSError:
+                self.udp.close()
+        raise RuntimeError("no port free for both UDP and TCP on loopback")
 
     def close(self) -> None:
         self.udp.close()
