@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from apiserver.registry.generic import ResourceStore
 from apiserver.registry.namespaces import DEFAULT_NAMESPACES, NamespaceController, NamespaceStore
+from apiserver.registry.nodes import NodeStore
 from apiserver.registry.pods import PodStore
 from apiserver.registry.services import ServiceStore
 from apiserver.storage.errors import KeyExists
@@ -23,6 +24,7 @@ _STORE_CLASSES: dict[tuple[str, str], type[ResourceStore]] = {
     ("", "pods"): PodStore,
     ("", "namespaces"): NamespaceStore,
     ("", "services"): ServiceStore,
+    ("", "nodes"): NodeStore,
 }
 
 

@@ -66,3 +66,4 @@ class Strategy:
 
     def generation_changed(self, new: dict, old: dict) -> bool:
         return spec_content(new) != spec_content(old)
+

@@ -80,3 +80,22 @@ def test_node_agent_subresources_answer_503_status(api: httpx.Client, namespace:
     assert r.status_code == 503 and r.json()["kind"] == "Status"
     assert "node agent" in r.json()["message"]
     assert api.get(f"{base}/nope/log").status_code == 404
+
+
+def test_node_created_with_status_keeps_it_and_main_updates_ignore_status(api: httpx.Client) -> None:
+    node = {"metadata": {"name": "node-status-test"},
+            "status": {"capacity": {"cpu": "2", "memory": "4Gi", "pods": "110"},
+                       "conditions": [{"type": "Ready", "status": "True"}]}}
+    api.delete("/api/v1/nodes/node-status-test")
+    r = api.post("/api/v1/nodes", json=node)
+    assert r.status_code == 201, r.text
+    assert r.json()["status"]["capacity"]["cpu"] == "2"
+    got = r.json()
+    got["status"]["capacity"]["cpu"] = "64"
+    got["metadata"]["labels"] = {"zone": "a"}
+    r = api.put("/api/v1/nodes/node-status-test", json=got)
+    assert r.json()["status"]["capacity"]["cpu"] == "2" and r.json()["metadata"]["labels"] == {"zone": "a"}
+    r = api.patch("/api/v1/nodes/node-status-test/status", json={"status": {"capacity": {"cpu": "8"}}},
+                  headers=MERGE)
+    assert r.json()["status"]["capacity"]["cpu"] == "8"
+    api.delete("/api/v1/nodes/node-status-test")
