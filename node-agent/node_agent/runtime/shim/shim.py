@@ -552,25 +552,58 @@ def shim_main(cfg: dict, conn: socket.socket) -> None:
 
 
 def warm_shim_main(control: socket.socket) -> None:
-    """A shim forked ahead of time, its init already waiting: it gets its container's
-    config and the creator's connection over `control`. Never returns."""
+    """A shim forked ahead of time, its init already waiting and its event loop
+    running: it gets its container's config and the creator's connection over
+    `control`. Never returns."""
     shim = None
     try:
         _become_daemon()
         shim = Shim()
         shim.spawn_init()
-        mark('shim.warm')
+    except BaseException:  # noqa: BLE001
+        _kill_waiting_init(shim)
+        os._exit(1)
+    code = 0
+    try:
+        code = asyncio.run(_warm(shim, control))
+    except BaseException:  # noqa: BLE001
+        code = 1
+    os._exit(code)
+
+
+async def _warm(shim: Shim, control: socket.socket) -> int:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(sig, lambda: None)
+    mark('shim.warm')
+    readable = loop.create_future()
+    loop.add_reader(control.fileno(), lambda: readable.done() or readable.set_result(None))
+    await readable
+    loop.remove_reader(control.fileno())
+    try:
         message, fds = receive_assignment(control)
-    except BaseException:  # noqa: BLE001 - the spawner went away, or we were never needed
-        if shim is not None and shim.init_pid:
-            try:
-                os.kill(shim.init_pid, signal.SIGKILL)
-            except OSError:
-                pass
-        os._exit(0)
+    except BaseException:  # noqa: BLE001 - the spawner went away: we were never needed
+        _kill_waiting_init(shim)
+        return 0
     control.close()
     conn = socket.socket(fileno=fds[0])
-    _run(shim, message["config"], conn)
+    cfg = message["config"]
+    try:
+        shim.assign(cfg)
+        await shim.serve(conn)
+    except BaseException as e:  # noqa: BLE001
+        if not shim.state:          # failed before "created": tell the creator
+            _abandon(shim, cfg, conn, e)
+        return 1
+    return 0
+
+
+def _kill_waiting_init(shim: Shim | None) -> None:
+    if shim is not None and shim.init_pid:
+        try:
+            os.kill(shim.init_pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def receive_assignment(control: socket.socket) -> tuple[dict, list[int]]:
