@@ -20,7 +20,7 @@ from controllers.ownership import controller_ref, owner_reference
 from controllers.pod_state import is_active
 from ketch.api.errors import ApiError
 from ketch.api.resources import lookup
-from ketch.api.timeutil import now_rfc3339
+from ketch.api.timeutil import now, now_rfc3339, parse_rfc3339
 
 PODS = lookup("", "v1", "pods")
 REPLICASETS = lookup("apps", "v1", "replicasets")
@@ -280,6 +280,30 @@ class DeploymentController(Controller):
                 if err.code != 404:
                     raise
 
+    def _progressing(self, d: dict, new_rs: dict | None, current: dict, status: dict,
+                     complete: bool) -> tuple[str, str, str, str, bool]:
+        """The Progressing condition: progress refreshes it; no progress for progressDeadlineSeconds fails it."""
+        name = new_rs["metadata"]["name"] if new_rs else ""
+        if d["spec"].get("paused"):
+            return ("Progressing", "Unknown", "DeploymentPaused", "Deployment is paused", False)
+        if complete:
+            return ("Progressing", "True", "NewReplicaSetAvailable",
+                    f'ReplicaSet "{name}" has successfully progressed.', False)
+        previous = {c.get("type"): c for c in current.get("conditions") or []}.get("Progressing") or {}
+        progressed = any(current.get(k, 0) != status[k] for k in PROGRESS_FIELDS) or (
+            current.get("observedGeneration") != status["observedGeneration"])
+        deadline = d["spec"].get("progressDeadlineSeconds")
+        if previous.get("reason") == "ProgressDeadlineExceeded" and not progressed:
+            return ("Progressing", "False", "ProgressDeadlineExceeded", previous.get("message", ""), False)
+        if not progressed and deadline and previous.get("lastUpdateTime"):
+            idle = (now() - parse_rfc3339(previous["lastUpdateTime"])).total_seconds()
+            if idle > deadline:
+                self.recorder.event(d, "Warning", "ProgressDeadlineExceeded", f'ReplicaSet "{name}" has timed out progressing.')
+                return ("Progressing", "False", "ProgressDeadlineExceeded",
+                        f'ReplicaSet "{name}" has timed out progressing.', False)
+            self.queue.add_after(f"{d['metadata']['namespace']}/{d['metadata']['name']}", deadline - idle + 1)
+        return ("Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{name}" is progressing.', progressed)
+
     async def _update_status(self, d: dict, new_rs: dict | None, old_rss: list[dict]) -> None:
         all_rss = [rs for rs in [new_rs, *old_rss] if rs is not None]
         replicas = int(d["spec"].get("replicas", 1))
@@ -304,17 +328,14 @@ class DeploymentController(Controller):
             "unavailableReplicas": max(replicas - available, 0),
         }
         current = d.get("status") or {}
-        conditions = _conditions(current.get("conditions") or [], [
-            ("Available", available >= replicas - max_unavailable,
-             "MinimumReplicasAvailable" if available >= replicas - max_unavailable else "MinimumReplicasUnavailable",
-             "Deployment has minimum availability." if available >= replicas - max_unavailable
-             else "Deployment does not have minimum availability."),
-            ("Progressing", True,
-             "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated",
-             f'ReplicaSet "{new_rs["metadata"]["name"]}" has successfully progressed.' if complete and new_rs
-             else f'ReplicaSet "{new_rs["metadata"]["name"]}" is progressing.' if new_rs else "Deployment is paused."),
+        enough = available >= replicas - max_unavailable
+        status["conditions"] = _conditions(current.get("conditions") or [], [
+            ("Available", "True" if enough else "False",
+             "MinimumReplicasAvailable" if enough else "MinimumReplicasUnavailable",
+             "Deployment has minimum availability." if enough else "Deployment does not have minimum availability.",
+             False),
+            self._progressing(d, new_rs, current, status, complete),
         ])
-        status["conditions"] = conditions
         if "collisionCount" in current:
             status["collisionCount"] = current["collisionCount"]
         if {k: current.get(k) for k in status} == status:
@@ -326,6 +347,9 @@ class DeploymentController(Controller):
                 self.queue.add_after(f"{d['metadata']['namespace']}/{d['metadata']['name']}", 0.2)
                 return
             raise
+
+
+PROGRESS_FIELDS = ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")
 
 
 def _spec_replicas(rs: dict) -> int:
@@ -340,15 +364,18 @@ def _observed(rs: dict) -> bool:
     return (rs.get("status") or {}).get("observedGeneration", 0) >= rs["metadata"].get("generation", 1)
 
 
-def _conditions(existing: list[dict], wanted: list[tuple[str, bool, str, str]]) -> list[dict]:
-    """Replace the named conditions, keeping lastTransitionTime when the status did not flip."""
+def _conditions(existing: list[dict], wanted: list[tuple[str, str, str, str, bool]]) -> list[dict]:
+    """Replace the named conditions, keeping lastTransitionTime when the status did not flip.
+
+    ``touch`` refreshes lastUpdateTime even when nothing else changed: progress was made.
+    """
     by_type = {c.get("type"): c for c in existing}
     out = [c for c in existing if c.get("type") not in {w[0] for w in wanted}]
     stamp = now_rfc3339()
-    for type_, ok, reason, message in wanted:
-        status = "True" if ok else "False"
+    for type_, status, reason, message, touch in wanted:
         old = by_type.get(type_) or {}
-        same = old.get("status") == status and old.get("reason") == reason and old.get("message") == message
+        same = (not touch and old.get("status") == status and old.get("reason") == reason
+                and old.get("message") == message)
         out.append({
             "type": type_,
             "status": status,

@@ -225,3 +225,17 @@ async def test_two_schedulers_one_leader(cluster, fresh_apiserver):
         await asyncio.wait_for(task_b, 5)
     finally:
         await client.close()
+
+
+async def test_stuck_rollout_reports_progress_deadline_exceeded(cluster):
+    c, ns = cluster.client, cluster.namespace
+    stuck = deployment("stuck", 1, progressDeadlineSeconds=2, pod={"nodeSelector": {"disk": "none-has-this"}})
+    await c.create(DEPLOYMENTS, stuck, ns)
+
+    async def exceeded():
+        d = await c.get(DEPLOYMENTS, "stuck", ns)
+        conds = {x["type"]: x for x in (d.get("status") or {}).get("conditions") or []}
+        return conds.get("Progressing", {}).get("reason") == "ProgressDeadlineExceeded" and conds["Progressing"]
+
+    cond = await cluster.wait_for(exceeded, timeout=15)
+    assert cond["status"] == "False" and "timed out progressing" in cond["message"]
