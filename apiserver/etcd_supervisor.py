@@ -81,6 +81,7 @@ class EmbeddedEtcd:
         binary: str | None = None,
         start_timeout: float = 30.0,
         auto_compaction_retention: str = "1h",
+        port_wait: float = 5.0,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.host = host
@@ -90,9 +91,11 @@ class EmbeddedEtcd:
         self.binary = binary
         self.start_timeout = start_timeout
         self.auto_compaction_retention = auto_compaction_retention
+        #: How long start() waits for a busy port to be released before giving up.
+        self.port_wait = port_wait
         self.log_path = self.data_dir.parent / "etcd.log"
         self.pid_path = self.data_dir.parent / "etcd.pid"
-        #: How many times the supervisor restarted a dead etcd.
+        #: How many times the supervisor started etcd again after it died.
         self.restarts = 0
         self._process: subprocess.Popen | None = None
         self._supervisor: asyncio.Task | None = None
@@ -140,7 +143,7 @@ class EmbeddedEtcd:
         os.chmod(self.data_dir, 0o700)
         await self._stop_leftover()
         for port in (self.client_port, self.peer_port):
-            await self._wait_port_free(port)
+            await self._wait_port_free(port, self.port_wait)
         await self._spawn_and_wait()
         self._supervisor = asyncio.create_task(self._supervise(), name="etcd-supervisor")
 
@@ -221,9 +224,9 @@ class EmbeddedEtcd:
             delay = min(delay * 2, 30.0)
             try:
                 for port in (self.client_port, self.peer_port):
-                    await self._wait_port_free(port, timeout=5)
-                await self._spawn_and_wait()
+                    await self._wait_port_free(port, self.port_wait)
                 self.restarts += 1
+                await self._spawn_and_wait()
             except EtcdStartError as e:
                 log.error("etcd restart failed: %s", e)
 
