@@ -1,0 +1,152 @@
+"""`python -m bench network`: overlay throughput against the bare lab link, and proxy swap time.
+
+1. TCP throughput (iperf3, one stream) between two lab "nodes" (network
+   namespaces joined by a lab bridge): pod-to-pod across the VXLAN overlay,
+   and node-to-node directly over the lab link, in the same run; prints both
+   and the ratio (aim: >= 0.8).
+2. The service proxy: render and `nft -f` swap of the whole table for N
+   Services x M endpoints (default 1,000 x 10; aim: < 1 s), measured apart,
+   then the same for one Service changed at that size.
+
+Everything runs inside namespaces the bench creates (named ketch<id>...) and
+deletes at the end, also on failure. Needs root, nft and iperf3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from node_agent.network import service_rules
+from node_agent.network.service_proxy import run_nft
+
+from tests.integration.network_cluster.lab import Lab, sh
+
+
+def _iperf(lab: Lab, server_ns: str, client_ns: str, address: str, seconds: float) -> float:
+    """Receiver-side bits per second of one TCP stream."""
+    port = random.randint(20000, 29999)
+    server = subprocess.Popen(["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lab.processes.append(server)
+    for _ in range(50):  # wait for the listener
+        if f":{port}" in sh("ip", "netns", "exec", server_ns, "ss", "-ltn", check=False).stdout:
+            break
+        time.sleep(0.05)
+    out = sh("ip", "netns", "exec", client_ns, "iperf3", "-J", "-c", address, "-p", str(port),
+             "-t", str(seconds), timeout=seconds + 30).stdout
+    server.wait(timeout=10)
+    return float(json.loads(out)["end"]["sum_received"]["bits_per_second"])
+
+
+def throughput(seconds: float, rounds: int) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="ketch-bench-net-"))
+    lab = Lab(secrets.token_hex(2), work, nodes=2, pods_per_node=1, tag="b")
+    try:
+        lab.up()
+        lab.overlay_all()
+        lab.program_services([], {})
+        n1, n2 = lab.nodes
+        overlay_bps, direct_bps = [], []
+        for _ in range(rounds):  # interleaved, so machine noise hits both alike
+            overlay_bps.append(_iperf(lab, n2.pods[0].netns, n1.pods[0].netns, n2.pods[0].ip, seconds))
+            direct_bps.append(_iperf(lab, n2.netns, n1.netns, n2.ip, seconds))
+    finally:
+        lab.down()
+        shutil.rmtree(work, ignore_errors=True)
+    o, d = statistics.median(overlay_bps), statistics.median(direct_bps)
+    return {"overlay_gbps": o / 1e9, "direct_gbps": d / 1e9, "ratio": o / d}
+
+
+def _objects(services: int, endpoints: int) -> tuple[list[dict], dict[str, dict]]:
+    svcs, eps = [], {}
+    for i in range(services):
+        svcs.append({"metadata": {"namespace": "bench", "name": f"svc{i}"},
+                     "spec": {"clusterIP": f"10.96.{i // 250}.{i % 250 + 1}",
+                              "type": "NodePort" if i % 4 == 0 else "ClusterIP",
+                              "ports": [{"name": "http", "port": 80, "protocol": "TCP",
+                                         **({"nodePort": 30000 + i} if i % 4 == 0 else {})}]}})
+        eps[f"bench/svc{i}"] = {"subsets": [{
+            "addresses": [{"ip": f"10.244.{(i * endpoints + j) // 250 % 250}.{(i * endpoints + j) % 250 + 1}"}
+                          for j in range(endpoints)],
+            "ports": [{"name": "http", "port": 8080}]}]}
+    return svcs, eps
+
+
+def proxy_swap(services: int, endpoints: int, rounds: int) -> dict:
+    ns = f"ketch{secrets.token_hex(3)}bp"
+    nft = ["ip", "netns", "exec", ns, "nft"]
+    settings = service_rules.ProxySettings(pod_bridge="ketch-pods", pod_cidr="10.244.0.0/16",
+                                           cluster_cidr="10.244.0.0/16")
+    svcs, eps = _objects(services, endpoints)
+    sh("ip", "netns", "add", ns)
+    try:
+        def once() -> tuple[float, float]:
+            began = time.perf_counter()
+            script = service_rules.render(service_rules.service_ports(svcs, eps), settings).script
+            rendered = time.perf_counter()
+            run_nft(script, nft)
+            return rendered - began, time.perf_counter() - rendered
+
+        full = [once() for _ in range(rounds)]
+        changed = []
+        for r in range(rounds):  # one Service gains and loses an endpoint
+            key = f"bench/svc{r}"
+            eps[key]["subsets"][0]["addresses"].append({"ip": f"10.245.0.{r + 1}"})
+            changed.append(once())
+        rules = sh(*nft, "-a", "list", "table", "ip", service_rules.DEFAULT_TABLE).stdout.count("# handle")
+    finally:
+        sh("ip", "netns", "delete", ns, check=False)
+
+    def med(samples: list[tuple[float, float]], i: int) -> float:
+        return statistics.median(s[i] for s in samples)
+
+    return {"services": services, "endpoints": endpoints, "rules": rules,
+            "render_s": med(full, 0), "swap_s": med(full, 1),
+            "total_s": med(full, 0) + med(full, 1),
+            "one_change_render_s": med(changed, 0), "one_change_swap_s": med(changed, 1),
+            "one_change_total_s": med(changed, 0) + med(changed, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench network", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=4.0, help="length of each iperf3 run")
+    p.add_argument("--rounds", type=int, default=3, help="iperf3 runs per path; swaps per case (median)")
+    p.add_argument("--services", type=int, default=1000)
+    p.add_argument("--endpoints", type=int, default=10)
+    p.add_argument("--skip-throughput", action="store_true")
+    args = p.parse_args(argv)
+    missing = [tool for tool in ("nft", "ip") + (() if args.skip_throughput else ("iperf3",))
+               if shutil.which(tool) is None]
+    if missing:
+        print(f"bench network needs {', '.join(missing)} (deploy/install-deps.sh installs them)", file=sys.stderr)
+        return 2
+    ok = True
+    if not args.skip_throughput:
+        t = throughput(args.seconds, args.rounds)
+        print(f"throughput pod-to-pod over VXLAN : {t['overlay_gbps']:.2f} Gbit/s")
+        print(f"throughput node-to-node direct   : {t['direct_gbps']:.2f} Gbit/s")
+        print(f"ratio overlay/direct             : {t['ratio']:.2f}  (aim >= 0.80)")
+        ok = ok and t["ratio"] >= 0.8
+    s = proxy_swap(args.services, args.endpoints, max(3, args.rounds))
+    print(f"proxy {s['services']} Services x {s['endpoints']} endpoints ({s['rules']} rules in the table):")
+    print(f"  full render {s['render_s'] * 1000:.0f} ms + nft swap {s['swap_s'] * 1000:.0f} ms "
+          f"= {s['total_s'] * 1000:.0f} ms  (aim < 1000 ms)")
+    print(f"  one Service changed: render {s['one_change_render_s'] * 1000:.0f} ms + swap "
+          f"{s['one_change_swap_s'] * 1000:.0f} ms = {s['one_change_total_s'] * 1000:.0f} ms")
+    ok = ok and s["total_s"] < 1.0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
