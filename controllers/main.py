@@ -14,21 +14,17 @@ from controllers.job import JobController
 from controllers.node_lifecycle import NodeLifecycleController
 from controllers.pod_cidr import PodCIDRAllocator
 from controllers.replicaset import ReplicaSetController
-from ketch.daemon_args import add_common_flags, client_from_args, start_metrics
+from ketch import daemon
 from ketch.events import EventRecorder
-from ketch.leader_election import LeaderElector
-from ketch.logconfig import setup_logging
 
 ALL = ("replicaset", "deployment", "daemonset", "job", "endpoints", "garbagecollector", "nodelifecycle", "podcidr")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="ketch-controller-manager", description=__doc__)
-    add_common_flags(parser, metrics_port=10252)
+    daemon.add_common_flags(parser, metrics_port=10252)
+    daemon.add_leader_election_flags(parser, lease_name="kube-controller-manager")
     parser.add_argument("--controllers", default=",".join(ALL), help=f"comma list of {', '.join(ALL)}")
-    parser.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--lease-name", default="kube-controller-manager")
-    parser.add_argument("--lease-duration", type=float, default=15.0)
     parser.add_argument("--node-monitor-grace-period", type=float, default=40.0,
                         help="seconds without a heartbeat before a node is Unknown")
     parser.add_argument("--default-toleration-seconds", type=int, default=300,
@@ -73,29 +69,12 @@ async def run_controllers(args: argparse.Namespace, client) -> None:  # noqa: AN
 
 
 async def run(args: argparse.Namespace) -> None:
-    client = client_from_args(args, "ketch-controller-manager")
-    try:
-        if args.leader_elect:
-            elector = LeaderElector(
-                client, args.lease_name, lease_duration=args.lease_duration,
-                renew_deadline=args.lease_duration * 2 / 3, retry_period=args.lease_duration / 7,
-            )
-            await elector.run(lambda: run_controllers(args, client))
-        else:
-            await run_controllers(args, client)
-    finally:
-        await client.close()
+    client = daemon.client_from_args(args, "ketch-controller-manager")
+    await daemon.run_elected(args, client, lambda: run_controllers(args, client))
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    setup_logging("controller-manager", args.log_level)
-    start_metrics(args)
-    try:
-        asyncio.run(run(args))
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return daemon.main("controller-manager", parse_args(argv), run)
 
 
 if __name__ == "__main__":

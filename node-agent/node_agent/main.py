@@ -10,11 +10,10 @@ from pathlib import Path
 
 import grpc
 
+from ketch import daemon
 from ketch.api.resources import lookup
-from ketch.daemon_args import add_common_flags, client_from_args, start_metrics
 from ketch.events import EventRecorder
 from ketch.informer import Informer
-from ketch.logconfig import setup_logging
 from node_agent.node_status import NodeConfig, NodeStatusReporter, default_internal_ip
 from node_agent.pod_manager import PodManager
 from node_agent.pod_volumes import PodVolumes
@@ -32,7 +31,7 @@ POD_NETWORK = "pods"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="ketch-node-agent", description=__doc__)
-    add_common_flags(p, metrics_port=10255)
+    daemon.add_common_flags(p, metrics_port=10255)
     p.add_argument("--node-name", default=socket.gethostname())
     p.add_argument("--node-ip", default=None, help="InternalIP to report (default: the host's outbound address)")
     p.add_argument("--root-dir", default="/var/lib/ketch/node-agent")
@@ -91,7 +90,7 @@ async def ensure_pod_network(runtime: AsyncRuntimeClient, client, node_name: str
 
 
 async def run(args: argparse.Namespace) -> None:
-    client = client_from_args(args, f"ketch-node-agent/{args.node_name}")
+    client = daemon.client_from_args(args, f"ketch-node-agent/{args.node_name}")
     runtime = AsyncRuntimeClient(args.runtime_endpoint)
     root = Path(args.root_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -140,14 +139,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    setup_logging("node-agent", args.log_level)
-    start_metrics(args)
-    try:
-        asyncio.run(run(args))
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return daemon.main("node-agent", parse_args(argv), run)
 
 
 if __name__ == "__main__":
