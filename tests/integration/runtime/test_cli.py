@@ -284,3 +284,64 @@ def test_build_busybox_works_with_and_without_daemon(runtime_daemon) -> None:
                         "build-busybox"], capture_output=True, env=env)
     assert r.returncode == 0 and r.stdout.split()[-1] == with_daemon
     runtime_daemon.start()
+
+
+def test_image_volumes_become_anonymous_volumes_removed_with_rm(runtime_daemon, tmp_path) -> None:
+    import io
+    import tarfile
+
+    from node_agent.runtime.images.busybox import write_rootfs_tar
+
+    base = tmp_path / "base.tar"
+    write_rootfs_tar(base)
+    tar = tmp_path / "withdata.tar"
+    with tarfile.open(base) as src, tarfile.open(tar, "w") as dst:
+        for member in src.getmembers():
+            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+        d = tarfile.TarInfo("data")
+        d.type, d.mode = tarfile.DIRTYPE, 0o755
+        dst.addfile(d)
+        payload = b"seeded by the image\n"
+        f = tarfile.TarInfo("data/seed.txt")
+        f.size = len(payload)
+        dst.addfile(f, io.BytesIO(payload))
+    runtime_daemon.cli("import", str(tar), "--name", "withvol:1", "-c", "VOLUME /data", check=True)
+    r = runtime_daemon.cli("run", "--rm", "withvol:1", "sh", "-c", "cat /data/seed.txt; grep -c ' /data ' /proc/mounts")
+    assert r.stdout == b"seeded by the image\n1\n"
+    assert runtime_daemon.cli("volume", "ls", "-q").stdout == b"", "--rm takes the anonymous volume along"
+    cid = runtime_daemon.cli("run", "-d", "withvol:1", "true").stdout.decode().strip()
+    runtime_daemon.cli("wait", cid, check=True)
+    assert len(runtime_daemon.cli("volume", "ls", "-q").stdout.split()) == 1
+    runtime_daemon.cli("rm", "-v", cid, check=True)
+    assert runtime_daemon.cli("volume", "ls", "-q").stdout == b""
+
+
+def test_published_ports_survive_a_daemon_restart(runtime_daemon) -> None:
+    port = runtime_daemon.in_netns(free_port)
+    runtime_daemon.cli("run", "-d", "-p", f"{port}:80", "--name", "web", "busybox", "sh", "-c",
+                       "mkdir -p /www && echo again > /www/index.html && httpd -f -p 80 -h /www", check=True)
+    runtime_daemon.restart()
+    from node_agent.network import nft
+
+    table = runtime_daemon.in_netns(nft.list_table, runtime_daemon.nft_table)
+    assert f"tcp dport {port}" in table
+    assert f"0.0.0.0:{port}->80/tcp".encode() in runtime_daemon.cli("ps").stdout
+
+    def get() -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+            conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            data = b""
+            while chunk := conn.recv(65536):
+                data += chunk
+            return data
+
+    body = b""
+    for _ in range(50):
+        try:
+            body = runtime_daemon.in_netns(get)
+            break
+        except OSError:
+            time.sleep(0.1)
+    assert body.endswith(b"again\n")
+    runtime_daemon.cli("rm", "-f", "web", check=True)
+    assert f"tcp dport {port}" not in runtime_daemon.in_netns(nft.list_table, runtime_daemon.nft_table)
