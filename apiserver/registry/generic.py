@@ -160,9 +160,15 @@ class ResourceStore:
     # --- reads ------------------------------------------------------------------
 
     async def get(self, namespace: str | None, name: str, resource_version: str = "") -> dict:
-        if resource_version and resource_version != "":
+        if resource_version:
             if resource_version != "0":
-                await self.cache.wait_for_revision(int(resource_version), 3.0)
+                try:
+                    wanted = int(resource_version)
+                except ValueError:
+                    raise errors.bad_request(
+                        f"invalid resourceVersion {resource_version!r}: must be an integer"
+                    ) from None
+                await self.cache.wait_for_revision(wanted, 3.0)
             obj = self.cache.get(self.key(namespace, name))
         else:
             done = _timed("get", self.info.kind)

@@ -271,3 +271,11 @@ def test_oversized_body_is_413(api: httpx.Client, namespace: str) -> None:
     big = {"metadata": {"name": "big"}, "data": {"x": "y" * (3 * 1024 * 1024 + 10)}}
     r = api.post(f"/api/v1/namespaces/{namespace}/configmaps", json=big)
     assert r.status_code == 413 and r.json()["reason"] == "RequestEntityTooLarge"
+
+
+def test_bad_resource_version_parameter_is_400(api: httpx.Client, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    api.post(base, json={"metadata": {"name": "rv"}})
+    assert api.get(f"{base}/rv", params={"resourceVersion": "abc"}).status_code == 400
+    assert api.get(base, params={"resourceVersion": "abc"}).status_code == 400
+    assert api.get(f"{base}/rv", params={"resourceVersion": "0"}).status_code == 200
