@@ -360,6 +360,9 @@ def _nodes_proxy_rest(path: str) -> tuple[str, str] | None:
 
 def install(app: FastAPI, registry: Registry | None, config: ServerConfig) -> NodeProxy:
     """Wire the node proxy into `app` (made by apiserver.app.create_app)."""
+    from ketch.streaming.ws_compat import allow_kubernetes_subprotocols
+
+    allow_kubernetes_subprotocols()
     server = app.state.server
     cert, key = ensure_client_cert(config.pki_dir)
     proxy = NodeProxy(lambda: registry or server.registry, cert, key)

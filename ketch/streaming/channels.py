@@ -4,8 +4,9 @@ Every binary message starts with one byte naming its channel: 0 stdin, 1 stdout,
 2 stderr, 3 error (a Status JSON, sent once at the end), 4 resize
 (`{"Width":w,"Height":h}`); v5 adds 255 "close" (`[255, channel]`: the sender is
 done writing that channel, e.g. stdin reached EOF). The final Status carries the
-exit code: `Success`, or `Failure` with reason `NonZeroExitCode` and a cause of
-type `ExitCode` whose message is the code; kubectl exits with it.
+exit code: `Success`, or `Failure` with reason `NonZeroExitCode` and a cause
+`{"reason": "ExitCode", "message": "<code>"}` (metav1.StatusCause puts its Type
+in the JSON field "reason"); kubectl exits with that code.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def exit_status(code: int) -> dict:
         "Failure",
         message=f"command terminated with non-zero exit code: exit status {code}",
         reason="NonZeroExitCode",
-        details={"causes": [{"type": "ExitCode", "message": str(code)}]},
+        details={"causes": [{"reason": "ExitCode", "message": str(code)}]},
     )
 
 
@@ -106,7 +107,7 @@ def exit_code_of(payload: bytes) -> int:
         return 0
     if status.get("reason") == "NonZeroExitCode":
         for cause in (status.get("details") or {}).get("causes") or []:
-            if cause.get("type") == "ExitCode":
+            if cause.get("reason") == "ExitCode":
                 try:
                     return int(cause.get("message", ""))
                 except ValueError:

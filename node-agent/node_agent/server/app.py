@@ -154,6 +154,9 @@ async def serve_agent_api(pod_manager: Any, runtime: Any, config: AgentServerCon
     """Serve the agent API until cancelled; needs the cluster CA from the kubeconfig."""
     import uvicorn
 
+    from ketch.streaming.ws_compat import allow_kubernetes_subprotocols
+
+    allow_kubernetes_subprotocols()
     if not isinstance(config, AgentServerConfig):
         config = AgentServerConfig.from_args(config)
     ca_file = auth.write_client_ca(config.cert_dir, auth.cluster_ca_pem(config.kubeconfig, config.context))
@@ -161,7 +164,7 @@ async def serve_agent_api(pod_manager: Any, runtime: Any, config: AgentServerCon
     uv = uvicorn.Config(
         build_app(pod_manager, runtime, config.node_name), host=config.bind_address, port=config.port,
         ssl_certfile=str(cert), ssl_keyfile=str(key), ssl_ca_certs=str(ca_file), ssl_cert_reqs=ssl.CERT_REQUIRED,
-        lifespan="off", log_level="warning", access_log=False, ws="websockets",
+        lifespan="off", log_level="warning", access_log=False, ws="websockets-sansio",
         ws_ping_interval=None, timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(uv)

@@ -40,7 +40,8 @@ def test_exit_status_shapes_kubectl_reads():
     assert frame[0] == channels.ERROR
     status = json.loads(frame[1:])
     assert status["status"] == "Failure" and status["reason"] == "NonZeroExitCode"
-    assert status["details"]["causes"] == [{"type": "ExitCode", "message": "3"}]
+    # metav1.StatusCause serializes its Type as "reason"
+    assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "3"}]
     assert channels.exit_code_of(frame[1:]) == 3
     assert channels.exit_code_of(json.dumps(channels.exit_status(0)).encode()) == 0
 

@@ -1,0 +1,151 @@
+"""Real kubectl against the apiserver's node proxy and a node agent running real containers."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from tests.fixtures.etcd import free_port
+
+PRINTER = ["sh", "-c", "for i in 1 2 3; do echo line-$i; done; i=4; while true; do echo line-$i; i=$((i+1)); sleep 0.3; done"]
+
+
+@pytest.fixture(scope="module")
+def printer(cluster):
+    cluster.create_pod("printer", PRINTER)
+    cluster.wait_running("printer")
+    return "printer"
+
+
+@pytest.fixture(scope="module")
+def sleeper(cluster):
+    cluster.create_pod("sleeper", ["sh", "-c", "echo ready; exec sleep 3600"])
+    cluster.wait_running("sleeper")
+    return "sleeper"
+
+
+def test_kubectl_logs_and_tail(cluster, printer):
+    deadline = time.monotonic() + 10
+    while True:
+        r = cluster.kubectl("logs", printer)
+        assert r.returncode == 0, r.stderr.decode()
+        lines = r.stdout.decode().splitlines()
+        if len(lines) >= 4 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert lines[:4] == ["line-1", "line-2", "line-3", "line-4"]
+    r = cluster.kubectl("logs", printer, "--tail", "2")
+    assert r.returncode == 0
+    tail = r.stdout.decode().splitlines()
+    assert len(tail) == 2 and all(t.startswith("line-") for t in tail)
+    r = cluster.kubectl("logs", printer, "--timestamps", "--tail", "1")
+    stamp, _, text = r.stdout.decode().strip().partition(" ")
+    assert stamp.endswith("Z") and "T" in stamp and text.startswith("line-")
+
+
+def test_kubectl_logs_follow_streams_new_lines(cluster, printer):
+    proc = subprocess.Popen(["kubectl", "--kubeconfig", str(cluster.api.kubeconfig), "--cache-dir",
+                             str(cluster.kube_cache), "-n", cluster.namespace, "logs", "-f", "--tail", "1", printer],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        seen = []
+        deadline = time.monotonic() + 15
+        while len(seen) < 4 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line.decode().strip())
+        assert len(seen) == 4, (seen, proc.stderr.read1(4096) if proc.poll() is not None else b"")
+        numbers = [int(s.split("-")[1]) for s in seen]
+        assert numbers == list(range(numbers[0], numbers[0] + 4))  # consecutive: streamed as printed
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_kubectl_logs_errors_are_kubernetes_statuses(cluster, printer):
+    r = cluster.kubectl("logs", "no-such-pod")
+    assert r.returncode != 0 and b'pods "no-such-pod" not found' in r.stderr
+    r = cluster.kubectl("logs", printer, "-c", "nope")
+    assert r.returncode != 0 and b"container nope is not valid for pod printer" in r.stderr
+    r = cluster.kubectl("logs", printer, "--previous")
+    assert r.returncode != 0 and b'previous terminated container "main" in pod "printer" not found' in r.stderr
+
+
+def test_kubectl_exec_output_and_exit_code(cluster, sleeper):
+    r = cluster.kubectl("exec", sleeper, "--", "sh", "-c", "echo hi; echo oops >&2; exit 3")
+    assert r.stdout == b"hi\n"
+    assert b"oops" in r.stderr
+    assert r.returncode == 3
+    r = cluster.kubectl("exec", sleeper, "--", "true")
+    assert r.returncode == 0
+
+
+def test_kubectl_exec_with_stdin(cluster, sleeper):
+    r = cluster.kubectl("exec", "-i", sleeper, "--", "sh", "-c", "tr a-z A-Z; echo done", input=b"hello\nworld\n")
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout == b"HELLO\nWORLD\ndone\n"
+
+
+def test_exec_into_a_pod_that_is_not_there(cluster):
+    r = cluster.kubectl("exec", "ghost", "--", "true")
+    assert r.returncode != 0 and b'pods "ghost" not found' in r.stderr
+
+
+def _fetch(port: int, path: str = "/", timeout: float = 5) -> bytes:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
+        return resp.read()
+
+
+def test_kubectl_port_forward_to_httpd(cluster):
+    cluster.create_pod("web", ["sh", "-c", "mkdir -p /www && echo hello-from-pod > /www/index.html && "
+                                           "exec httpd -f -p 8080 -h /www"])
+    cluster.wait_running("web")
+    local = free_port()
+    proc = subprocess.Popen(["kubectl", "--kubeconfig", str(cluster.api.kubeconfig), "--cache-dir",
+                             str(cluster.kube_cache), "-n", cluster.namespace, "port-forward", "web",
+                             f"{local}:8080"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = proc.stdout.readline().decode()
+        assert f"127.0.0.1:{local} -> 8080" in line, (line, proc.stderr.read1(4096) if proc.poll() is not None else "")
+        assert _fetch(local) == b"hello-from-pod\n"
+        assert _fetch(local) == b"hello-from-pod\n"  # a second connection on the same session
+        # a raw connection: bytes both ways, the pod closes, we see EOF
+        with socket.create_connection(("127.0.0.1", local), timeout=5) as s:
+            s.sendall(b"GET /missing HTTP/1.0\r\n\r\n")
+            reply = b""
+            while chunk := s.recv(4096):
+                reply += chunk
+            assert reply.startswith(b"HTTP/1.") and b"404" in reply.split(b"\r\n", 1)[0]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_stats_summary_through_nodes_proxy(cluster, sleeper):
+    r = cluster.http.get(f"/api/v1/nodes/{cluster.agent.node_name}/proxy/stats/summary")
+    assert r.status_code == 200, r.text
+    summary = r.json()
+    assert summary["node"]["nodeName"] == cluster.agent.node_name
+    assert summary["node"]["memory"]["workingSetBytes"] > 0
+    assert "usageNanoCores" in summary["node"]["cpu"]
+    pods = {p["podRef"]["name"]: p for p in summary["pods"]}
+    assert sleeper in pods
+    main = pods[sleeper]["containers"][0]
+    assert main["name"] == "main" and main["memory"]["workingSetBytes"] > 0
+    assert main["cpu"]["usageCoreNanoSeconds"] > 0
+
+
+def test_agent_refuses_callers_without_a_cluster_client_cert(cluster):
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with pytest.raises((ssl.SSLError, ConnectionError, urllib.error.URLError)):
+        urllib.request.urlopen(f"https://127.0.0.1:{cluster.agent.port}/stats/summary", context=ctx,
+                               timeout=5).read()
+
