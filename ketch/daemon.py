@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 from collections.abc import Awaitable, Callable
 
 from ketch.client.aio import AsyncClient, ClusterAccess
@@ -19,8 +18,8 @@ from ketch.logconfig import setup_logging
 def add_common_flags(parser: argparse.ArgumentParser, *, metrics_port: int) -> None:
     parser.add_argument(
         "--kubeconfig",
-        default=os.environ.get("KUBECONFIG", os.path.expanduser("~/.kube/config")).split(":")[0],
-        help="kubeconfig with the apiserver address and credentials",
+        default=None,
+        help="kubeconfig with the apiserver address and credentials (default: $KUBECONFIG, else ~/.kube/config)",
     )
     parser.add_argument("--context", default=None, help="kubeconfig context (default: current)")
     parser.add_argument(

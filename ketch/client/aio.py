@@ -9,6 +9,7 @@ on ``errors.IsNotFound``.
 from __future__ import annotations
 
 import json
+import os
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -33,43 +34,38 @@ class ClusterAccess:
     token: str | None = None
     ca_file: str | None = None
     insecure: bool = False
+    ca_data: bytes | None = None
+    client_cert_data: bytes | None = None
+    client_key_data: bytes | None = None
 
     @classmethod
-    def from_kubeconfig(cls, path: str, context: str | None = None) -> ClusterAccess:
-        """The cluster and token of ``context`` (default: current-context) in a kubeconfig."""
-        import yaml
+    def from_kubeconfig(cls, path: str | None = None, context: str | None = None) -> ClusterAccess:
+        """The cluster and credentials of ``context`` (default: current) in a kubeconfig, as kubectl reads it."""
+        from ketch.client import kubeconfig
 
-        with open(path) as f:
-            config = yaml.safe_load(f) or {}
-        name = context or config.get("current-context")
+        conn = kubeconfig.resolve(kubeconfig.load(path), kubeconfig.Overrides(context=context))
+        return cls(
+            server=conn.server, token=conn.token, insecure=conn.insecure, ca_data=conn.ca_data,
+            client_cert_data=conn.client_cert_data, client_key_data=conn.client_key_data,
+        )
 
-        def entry(section: str, key: str) -> dict:
-            for item in config.get(section) or []:
-                if item.get("name") == key:
-                    return item.get(section[:-1]) or {}
-            raise ValueError(f"{path}: no {section[:-1]} named {key!r}")
-
-        ctx = entry("contexts", name)
-        cluster = entry("clusters", ctx["cluster"])
-        user = entry("users", ctx["user"]) if ctx.get("user") else {}
-        ca_file = cluster.get("certificate-authority")
-        if cluster.get("certificate-authority-data"):
-            import base64
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        if self.insecure:
+            return False
+        context = ssl.create_default_context(
+            cafile=self.ca_file, cadata=self.ca_data.decode() if self.ca_data else None
+        )
+        if self.client_cert_data and self.client_key_data:
+            # ssl loads a certificate chain only from files: a private, short-lived copy.
             import tempfile
 
-            with tempfile.NamedTemporaryFile("wb", suffix=".crt", delete=False) as f:
-                f.write(base64.b64decode(cluster["certificate-authority-data"]))
-                ca_file = f.name
-        token = user.get("token")
-        if not token and user.get("tokenFile"):
-            with open(user["tokenFile"]) as f:
-                token = f.read().strip()
-        return cls(
-            server=cluster["server"],
-            token=token,
-            ca_file=ca_file,
-            insecure=bool(cluster.get("insecure-skip-tls-verify")),
-        )
+            with tempfile.TemporaryDirectory(prefix="ketch-client-") as tmp:
+                cert, key = f"{tmp}/client.crt", f"{tmp}/client.key"
+                for name, data in ((cert, self.client_cert_data), (key, self.client_key_data)):
+                    with open(os.open(name, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+                        f.write(data)
+                context.load_cert_chain(cert, key)
+        return context
 
 
 def resource_path(
@@ -94,10 +90,7 @@ class AsyncClient:
     """One connection pool to one apiserver; safe to share between tasks."""
 
     def __init__(self, access: ClusterAccess, *, timeout: float = 30.0, user_agent: str = "ketch") -> None:
-        if access.insecure:
-            verify: ssl.SSLContext | bool = False
-        else:
-            verify = ssl.create_default_context(cafile=access.ca_file) if access.ca_file else True
+        verify = access.ssl_context()
         headers = {"User-Agent": user_agent, "Accept": "application/json"}
         if access.token:
             headers["Authorization"] = f"Bearer {access.token}"
