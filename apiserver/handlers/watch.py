@@ -91,8 +91,22 @@ class WatchHandler:
             exc = first.exception()
             raise errors.too_old_resource_version(start, getattr(exc, "compact_revision", 0))
         stream = _Stream(self, request, store, opts, iterator, first, start, bookmarks, timeout, table)
-        return StreamingResponse(stream.run(), media_type=negotiation.JSON,
-                                 headers={"Cache-Control": "no-cache, private"})
+        return _WatchResponse(stream)
+
+
+class _WatchResponse(StreamingResponse):
+    """Streams a watch; closes the cache watcher even when the stream never got to start."""
+
+    def __init__(self, stream: _Stream) -> None:
+        super().__init__(stream.run(), media_type=negotiation.JSON, headers={"Cache-Control": "no-cache, private"})
+        self.stream = stream
+
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if not self.stream.closed:
+                await self.stream._close()
 
 
 class _Stream:
@@ -113,6 +127,7 @@ class _Stream:
         self.columns_sent = False
         self.filtering = opts.label_selector is not None or opts.field_selector is not None
         self.visible: set[str] = set()
+        self.closed = False
         if self.filtering and start:
             items, _ = store.cache.list(store.prefix(None))
             self.visible = {self._key(o) for o in items if store.matches(o, opts)}
@@ -215,6 +230,7 @@ class _Stream:
             await self._close()
 
     async def _close(self) -> None:
+        self.closed = True
         if self.pending is not None and not self.pending.done():
             self.pending.cancel()
             with contextlib.suppress(BaseException):
