@@ -220,7 +220,8 @@ class ContainerManager:
         self.cgroup_parent = cgroup_parent.strip("/")
         self.log_max_size, self.log_max_files = log_max_size, log_max_files
         self.layout = detect()
-        self.spawner = SpawnerClient(str(self.run_root / "spawner.sock"))
+        self.spawner = SpawnerClient(str(self.run_root / "spawner.sock"), cgroup_layout=self.layout.to_dict(),
+                                     cgroup_parent=self.cgroup_parent)
         self._containers: dict[str, _Container] = {}
         self._subscribers: set[asyncio.Queue] = set()
         (self.state_root / "containers").mkdir(parents=True, exist_ok=True)
@@ -338,8 +339,26 @@ class ContainerManager:
 
     # ------------------------------------------------------------ lifecycle
 
+    def _sweep_spare_cgroups(self) -> None:
+        """Spare cgroups (`<parent>/.warm-<shim pid>`) of warm shims that died uncleanly."""
+        for directory in open_cgroup(self.layout, self.cgroup_parent).directories():
+            try:
+                names = os.listdir(directory)
+            except OSError:
+                continue
+            for name in names:
+                pid = name.removeprefix(".warm-")
+                if name.startswith(".warm-") and pid.isdigit() and not _alive(int(pid)):
+                    spare = open_cgroup(self.layout, f"{self.cgroup_parent}/{name}")
+                    try:
+                        spare.kill_all(signal_module.SIGKILL)
+                        spare.remove(timeout=1)
+                    except OSError:
+                        pass
+
     async def recover(self) -> None:
         """Re-adopt every container found on disk (after a daemon restart)."""
+        await asyncio.to_thread(self._sweep_spare_cgroups)
         root = self.state_root / "containers"
         for entry in sorted(await asyncio.to_thread(lambda: list(root.iterdir()))):
             if entry.name in self._containers or not entry.is_dir():

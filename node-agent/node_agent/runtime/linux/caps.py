@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from . import syscalls
 
 CAP_NAMES = [
@@ -25,8 +27,10 @@ class UnknownCapability(ValueError):
     pass
 
 
+@functools.cache
 def last_cap() -> int:
-    """The highest capability number this kernel knows."""
+    """The highest capability number this kernel knows (read once; the spawner's
+    children inherit the answer)."""
     try:
         with open("/proc/sys/kernel/cap_last_cap") as f:
             return int(f.read())

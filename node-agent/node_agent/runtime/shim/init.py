@@ -193,11 +193,19 @@ def _fail(status_fd: int, error: BaseException) -> None:
     os._exit(code)
 
 
-def waiting_init(config_fd: int, stdio: tuple[int, int, int], pty_sock: int, status_fd: int, start_fd: int) -> None:
+def waiting_init(config_fd: int, stdio: tuple[int, int, int], pty_sock: int, status_fd: int, start_fd: int,
+                 prejoin: list[str] | None = None) -> None:
     """Forked before its container is known: read the config (until EOF), keep the
-    descriptors the container needs, then set it up. EOF without a config: exit."""
+    descriptors the container needs, then set it up. EOF without a config: exit.
+    `prejoin`: the cgroup.procs files of a spare cgroup to join while waiting (the
+    shim renames that cgroup to the container's, so the slow join is off the path)."""
     reset_process_state()
     sc.set_process_name("ketch-init")
+    if prejoin:
+        try:
+            join_cgroup(prejoin)
+        except OSError:
+            pass          # the shim checks membership before it relies on it
     chunks = []
     while True:
         try:
@@ -239,7 +247,8 @@ def container_init(cfg: dict, stdio: tuple[int, int, int] | None, status_fd: int
         if stdio is not None:
             setup_stdio(*stdio, tty=False)
         # opened now, written last: the cgroup files are out of reach after pivot_root
-        cgroup_fds = [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in cfg["cgroup_procs"]]
+        cgroup_fds = ([] if cfg.get("cgroup_prejoined") else
+                      [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in cfg["cgroup_procs"]])
         close_fds_except({status_fd, start_fd, pty_sock, *cgroup_fds})
         mark('init.stdio')
         flags = sc.CLONE_NEWNS

@@ -67,11 +67,24 @@ class Shim:
 
     # -------------------------------------------------------------- set-up (blocking, before the loop)
 
-    def spawn_init(self) -> None:
+    def spawn_init(self, spare_cgroup: dict | None = None) -> None:
         """Fork the future container init into a new PID namespace with every pipe it
         may need; it waits for its config. Nothing here depends on the container, so
-        the spawner can do it ahead of time (a warm shim)."""
+        the spawner can do it ahead of time (a warm shim).
+
+        spare_cgroup ({"layout", "parent"}, cgroup v1 only): make `<parent>/.warm-<pid>`
+        and have the init join it now; assign() renames it to the container's."""
         mark('shim.fork')
+        prejoin = None
+        self.spare = None
+        if spare_cgroup and spare_cgroup["layout"]["version"] == 1:
+            try:
+                layout = CgroupLayout.from_dict(spare_cgroup["layout"])
+                spare = open_cgroup(layout, f"{spare_cgroup['parent']}/.warm-{os.getpid()}")
+                spare.create(Limits())
+                self.spare, prejoin = spare, spare.procs_files()
+            except OSError:
+                self.spare = None
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         in_r, in_w = os.pipe2(os.O_CLOEXEC)
@@ -86,7 +99,7 @@ class Shim:
         if pid == 0:
             for fd in (out_r, err_r, in_w, pty_parent, status_r, start_w, config_w):
                 os.close(fd)
-            init.waiting_init(config_r, (in_r, out_w, err_w), pty_child, status_w, start_r)
+            init.waiting_init(config_r, (in_r, out_w, err_w), pty_child, status_w, start_r, prejoin)
             os._exit(1)
         self.init_pid = pid
         for fd in (out_w, err_w, in_r, pty_child, status_w, start_r, config_r):
@@ -104,6 +117,7 @@ class Shim:
         self.tty = bool(self.spec.get("tty"))
         layout = CgroupLayout.from_dict(cfg["cgroup"]["layout"])
         self.cgroup = open_cgroup(layout, cfg["cgroup"]["relpath"])
+        cfg["cgroup_prejoined"] = self._adopt_spare_cgroup(layout)
         res = self.spec.get("resources") or {}
         self.cgroup.create(Limits(
             memory_bytes=res.get("memory_bytes"), cpu_quota_us=res.get("cpu_quota_us"),
@@ -145,11 +159,47 @@ class Shim:
             view = view[n:]
         os.close(self.config_fd)
 
+    def _adopt_spare_cgroup(self, layout: CgroupLayout) -> bool:
+        """Rename the spare cgroup the init already sits in to the container's (v1).
+        False (and the init joins the usual way) when that cannot be done."""
+        spare, self.spare = self.spare, None
+        if spare is None:
+            return False
+        try:
+            target_dirs = self.cgroup.directories()
+            if layout.version != 1 or len(target_dirs) != len(spare.directories()):
+                raise OSError("spare cgroup not usable")
+            for procs in spare.procs_files():     # the init may still be joining: all or nothing
+                with open(procs) as f:
+                    if str(self.init_pid) not in f.read().split():
+                        raise OSError("the init has not joined the spare cgroup yet")
+            done = []
+            try:
+                for old, new in zip(spare.directories(), target_dirs, strict=True):
+                    os.makedirs(os.path.dirname(new), exist_ok=True)
+                    os.rename(old, new)
+                    done.append((old, new))
+            except OSError:
+                for old, new in reversed(done):
+                    os.rename(new, old)
+                raise
+            mark('shim.adopted')
+            return True
+        except OSError:
+            self._leftover_spare = spare     # removed once the init has left it
+            return False
+
     async def finish_create(self) -> None:
         """Wait for the init's "ready" (it joins its cgroup last, which waits for an RCU
         grace period; meanwhile this process has set up its event loop)."""
         reply = await self._read_line_async(self.status_fd)
         mark('shim.ready')
+        leftover = getattr(self, "_leftover_spare", None)
+        if leftover is not None:
+            try:
+                leftover.remove(timeout=1)
+            except OSError:
+                pass
         if reply.get("error") or not reply.get("ready"):
             os.waitpid(self.init_pid, 0)
             raise RuntimeError(reply.get("error") or "container init exited during set-up")
@@ -551,7 +601,7 @@ def shim_main(cfg: dict, conn: socket.socket) -> None:
     _run(shim, cfg, conn)
 
 
-def warm_shim_main(control: socket.socket) -> None:
+def warm_shim_main(control: socket.socket, spare_cgroup: dict | None = None) -> None:
     """A shim forked ahead of time, its init already waiting and its event loop
     running: it gets its container's config and the creator's connection over
     `control`. Never returns."""
@@ -559,7 +609,7 @@ def warm_shim_main(control: socket.socket) -> None:
     try:
         _become_daemon()
         shim = Shim()
-        shim.spawn_init()
+        shim.spawn_init(spare_cgroup)
     except BaseException:  # noqa: BLE001
         _kill_waiting_init(shim)
         os._exit(1)
@@ -599,9 +649,19 @@ async def _warm(shim: Shim, control: socket.socket) -> int:
 
 
 def _kill_waiting_init(shim: Shim | None) -> None:
-    if shim is not None and shim.init_pid:
+    """A warm shim that will not be used: its init and its spare cgroup go."""
+    if shim is None:
+        return
+    if shim.init_pid:
         try:
             os.kill(shim.init_pid, signal.SIGKILL)
+            os.waitpid(shim.init_pid, 0)
+        except OSError:
+            pass
+    spare = getattr(shim, "spare", None)
+    if spare is not None:
+        try:
+            spare.remove(timeout=1)
         except OSError:
             pass
 

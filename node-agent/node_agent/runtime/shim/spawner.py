@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 
+from ..linux import caps
 from ..linux.syscalls import set_process_name
 from ..linux.unixpath import short_path
 from . import protocol
@@ -43,6 +44,7 @@ def _warm_up_interpreter() -> None:
         await done
 
     try:
+        caps.last_cap()
         asyncio.run(exercise())
         json.loads(json.dumps({"warm": [1, "x", None]}))
     except Exception:  # noqa: BLE001 - an optimisation only
@@ -52,8 +54,9 @@ def _warm_up_interpreter() -> None:
 class _Warm:
     """One shim forked ahead of time, with its init waiting for a config."""
 
-    def __init__(self) -> None:
+    def __init__(self, spare_cgroup: dict | None = None) -> None:
         self.control: socket.socket | None = None
+        self.spare_cgroup = spare_cgroup
 
     def fill(self, listener: socket.socket) -> None:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -63,7 +66,7 @@ class _Warm:
             parent_end.close()
             os.close(0)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            warm_shim_main(child_end)
+            warm_shim_main(child_end, self.spare_cgroup)
             os._exit(1)
         child_end.close()
         self.control = parent_end
@@ -78,7 +81,7 @@ class _Warm:
             self.control = None
 
 
-def serve(sock_path: str, warm: bool = True) -> None:
+def serve(sock_path: str, warm: bool = True, spare_cgroup: dict | None = None) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)    # forked children are reaped by the kernel
     set_process_name("ketch-spawner")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -93,7 +96,7 @@ def serve(sock_path: str, warm: bool = True) -> None:
     _warm_up_interpreter()
     gc.collect()
     gc.freeze()          # keep the heap shared copy-on-write with every shim
-    pool = _Warm()
+    pool = _Warm(spare_cgroup)
     os.write(1, b"ready\n")
     try:
         while True:
@@ -167,10 +170,14 @@ def _dispatch(conn: socket.socket, listener: socket.socket, pool: _Warm) -> None
 class SpawnerClient:
     """The daemon's side: starts the spawner process and sends it requests."""
 
-    def __init__(self, sock_path: str, *, warm: bool = True):
-        """warm: keep a shim forked ahead of time (containers); sandboxes need none."""
+    def __init__(self, sock_path: str, *, warm: bool = True, cgroup_layout: dict | None = None,
+                 cgroup_parent: str | None = None):
+        """warm: keep a shim forked ahead of time (containers); sandboxes need none.
+        cgroup_layout/parent: where the warm shim's init waits in a spare cgroup (v1)."""
         self.sock_path = sock_path
         self.warm = warm
+        self.spare_cgroup = ({"layout": cgroup_layout, "parent": cgroup_parent}
+                             if cgroup_layout and cgroup_parent else None)
         self.process: asyncio.subprocess.Process | None = None
         self._starting: asyncio.Lock | None = None
 
@@ -187,6 +194,7 @@ class SpawnerClient:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "node_agent.runtime.shim.spawner", self.sock_path,
                 *([] if self.warm else ["--no-warm"]),
+                *(["--spare-cgroup", json.dumps(self.spare_cgroup)] if self.spare_cgroup else []),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
             )
             line = await asyncio.wait_for(self.process.stdout.readline(), 30)
@@ -218,5 +226,10 @@ class SpawnerClient:
         self.process = None
 
 
+def main(argv: list[str]) -> None:
+    spare = json.loads(argv[argv.index("--spare-cgroup") + 1]) if "--spare-cgroup" in argv else None
+    serve(argv[0], warm="--no-warm" not in argv[1:], spare_cgroup=spare)
+
+
 if __name__ == "__main__":
-    serve(sys.argv[1], warm="--no-warm" not in sys.argv[2:])
+    main(sys.argv[1:])
