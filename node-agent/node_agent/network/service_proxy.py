@@ -2,10 +2,13 @@
 
 Level-triggered: every Service or Endpoints event only marks the proxy dirty;
 a single loop waits a short debounce (so a rollout's burst of events costs one
-swap), renders the whole table from the informers' stores and hands it to
-``nft -f`` in one transaction. An unchanged rendering is not re-applied (a
-swap would reset the session-affinity sets); a periodic check re-applies the
-table if someone removed it.
+swap), renders the whole table from the informers' stores and applies it in
+one ``nft -f`` transaction: the first time (and whenever the fixed part
+changes) as a whole-table swap, afterwards as the delta from what it applied
+last (only the changed Services' chains and map elements), which is cheaper
+at scale and keeps the other Services' session-affinity sets. An unchanged
+rendering applies nothing; a periodic check swaps the table in again if
+someone removed it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from node_agent.network import service_rules
-from node_agent.network.service_rules import ProxySettings, Rendered
+from node_agent.network.service_rules import ProxySettings, Rendered, Ruleset
 
 log = logging.getLogger("ketch.node_agent.service_proxy")
 
@@ -33,6 +36,7 @@ class SwapTiming:
     apply_seconds: float
     service_ports: int
     backends: int
+    mode: str = "full"  # or "delta"
 
 
 def run_nft(script: str, nft_command: Sequence[str] = ("nft",)) -> None:
@@ -66,7 +70,7 @@ class ServiceProxy:
         self.nft_command = list(nft_command)
         self.debounce = debounce
         self.check_interval = check_interval
-        self.last_script = ""
+        self.last_ruleset: Ruleset | None = None
         self.last_timing: SwapTiming | None = None
         self.swaps = 0
         self._dirty = asyncio.Event()
@@ -83,20 +87,37 @@ class ServiceProxy:
         return service_rules.render(ports, self.settings)
 
     def sync_once(self, *, force: bool = False) -> SwapTiming | None:
-        """Render and, when it differs from what is programmed (or force), swap it in. Blocking."""
+        """Render; apply the change as a delta transaction, or swap the whole table. Blocking.
+
+        None when nothing changed. A delta the kernel refuses falls back to
+        the full swap, which is always correct on its own.
+        """
         began = time.perf_counter()
         rendered = self.render()
+        delta = None
+        if self.last_ruleset is not None and not force:
+            delta = rendered.ruleset.delta_script(self.last_ruleset)
+            if delta == "":
+                return None
         rendered_at = time.perf_counter()
-        if rendered.script == self.last_script and not force:
-            return None
-        run_nft(rendered.script, self.nft_command)
+        mode = "full"
+        if delta is not None:
+            try:
+                run_nft(delta, self.nft_command)
+                mode = "delta"
+            except ProxyError as err:
+                log.warning("service proxy delta refused, swapping the whole table: %s", err)
+        if mode == "full":
+            script = rendered.script
+            rendered_at = time.perf_counter()
+            run_nft(script, self.nft_command)
         done = time.perf_counter()
-        self.last_script = rendered.script
+        self.last_ruleset = rendered.ruleset
         self.swaps += 1
         self.last_timing = SwapTiming(rendered_at - began, done - rendered_at,
-                                      rendered.service_ports, rendered.backends)
-        log.info("service proxy swapped table=%s service_ports=%d backends=%d rejecting=%d "
-                 "render_ms=%.1f apply_ms=%.1f", self.settings.table, rendered.service_ports,
+                                      rendered.service_ports, rendered.backends, mode)
+        log.info("service proxy applied mode=%s table=%s service_ports=%d backends=%d rejecting=%d "
+                 "render_ms=%.1f apply_ms=%.1f", mode, self.settings.table, rendered.service_ports,
                  rendered.backends, rendered.rejecting, self.last_timing.render_seconds * 1000,
                  self.last_timing.apply_seconds * 1000)
         return self.last_timing
@@ -125,7 +146,7 @@ class ServiceProxy:
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + self.check_interval
                 exists = await asyncio.to_thread(table_exists, self.settings.table, self.nft_command)
-                force = not exists and bool(self.last_script)
+                force = not exists and self.last_ruleset is not None
                 if force:
                     log.warning("service proxy table=%s is missing: re-applying", self.settings.table)
             if not self._dirty.is_set() and not force:
@@ -142,4 +163,4 @@ class ServiceProxy:
     def remove(self) -> None:
         """Delete the table (agent shutdown with cleanup, `ketch down`)."""
         run_nft(service_rules.delete_script(self.settings.table), self.nft_command)
-        self.last_script = ""
+        self.last_ruleset = None

@@ -87,13 +87,92 @@ class ProxySettings:
     masquerade_mark: int = MASQUERADE_MARK
 
 
+MAP_TYPES = {
+    "service_ips": "ipv4_addr . inet_proto . inet_service",
+    "service_nodeports": "inet_proto . inet_service",
+    "no_endpoint_ips": "ipv4_addr . inet_proto . inet_service",
+    "no_endpoint_nodeports": "inet_proto . inet_service",
+}
+
+
+@dataclass
+class Ruleset:
+    """The table as data: fixed chains, map elements, per-Service sets and chains.
+
+    ``script()`` is the full atomic replacement; ``delta_script(previous)``
+    the smaller transaction that turns ``previous`` (what the kernel holds)
+    into this one, so one Service change touches only its own chains and map
+    elements and the affinity sets of the other Services keep their clients.
+    """
+
+    table: str
+    static: list[str]  # fixed chains (settings only), in table-body syntax
+    maps: dict[str, dict[str, str]]  # map -> key -> verdict
+    sets: dict[str, str]  # name -> declaration body
+    chains: dict[str, list[str]]  # per-Service chains -> rules
+
+    def script(self) -> str:
+        t = self.table
+        lines = [f"table ip {t}", f"delete table ip {t}", f"table ip {t} {{"]
+        for name, key_type in MAP_TYPES.items():
+            lines += [f"\tmap {name} {{", f"\t\ttype {key_type} : verdict"]
+            elements = self.maps.get(name) or {}
+            if elements:
+                lines.append("\t\telements = { "
+                             + ",\n\t\t\t".join(f"{k} : {v}" for k, v in elements.items()) + " }")
+            lines.append("\t}")
+        lines += self.static
+        lines += [f"\tset {name} {body}" for name, body in self.sets.items()]
+        for name, rules in self.chains.items():
+            lines.append(f"\tchain {name} {{")
+            lines += [f"\t\t{rule}" for rule in rules]
+            lines.append("\t}")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def delta_script(self, previous: Ruleset) -> str | None:
+        """Commands from previous to self in one transaction; None when only a full swap will do."""
+        if previous.table != self.table or previous.static != self.static:
+            return None
+        if any(previous.sets[n] != body for n, body in self.sets.items() if n in previous.sets):
+            return None
+        t = self.table
+        out: list[str] = []
+        out += [f"add set ip {t} {n} {body}" for n, body in self.sets.items() if n not in previous.sets]
+        out += [f"add chain ip {t} {n}" for n in self.chains if n not in previous.chains]
+        for name, rules in self.chains.items():
+            old = previous.chains.get(name)
+            if old == rules:
+                continue
+            if old is not None:
+                out.append(f"flush chain ip {t} {name}")
+            out += [f"add rule ip {t} {name} {rule}" for rule in rules]
+        for map_name in MAP_TYPES:
+            old, new = previous.maps.get(map_name) or {}, self.maps.get(map_name) or {}
+            gone = [k for k, v in old.items() if new.get(k) != v]
+            come = [f"{k} : {v}" for k, v in new.items() if old.get(k) != v]
+            if gone:
+                out.append(f"delete element ip {t} {map_name} {{ {', '.join(gone)} }}")
+            if come:
+                out.append(f"add element ip {t} {map_name} {{ {', '.join(come)} }}")
+        obsolete = [n for n in previous.chains if n not in self.chains]
+        out += [f"flush chain ip {t} {n}" for n in obsolete]
+        out += [f"delete chain ip {t} {n}" for n in obsolete]
+        out += [f"delete set ip {t} {n}" for n in previous.sets if n not in self.sets]
+        return "\n".join(out) + "\n" if out else ""
+
+
 @dataclass
 class Rendered:
-    script: str
+    ruleset: Ruleset
     service_ports: int = 0
     backends: int = 0
     rejecting: int = 0
     affinity_sets: list[str] = field(default_factory=list)
+
+    @property
+    def script(self) -> str:
+        return self.ruleset.script()
 
 
 def _is_ipv4(text: str) -> bool:
@@ -166,67 +245,27 @@ def _dnat(protocol: str, backend: Backend) -> str:
     return f"meta l4proto {protocol} dnat ip to {backend.ip}:{backend.port}"
 
 
-def _service_chain(sp: ServicePort, out: list[str], sets: list[str]) -> None:
+def _service_chains(sp: ServicePort, chains: dict[str, list[str]], sets: dict[str, str]) -> None:
     n = len(sp.backends)
-    out.append(f'\tchain {sp.chain} {{')
     if not sp.affinity_timeout:
         if n == 1:
-            out.append(f"\t\t{_dnat(sp.protocol, sp.backends[0])}")
+            chains[sp.chain] = [_dnat(sp.protocol, sp.backends[0])]
         else:
             choices = ", ".join(f"{i} : {b.ip} . {b.port}" for i, b in enumerate(sp.backends))
-            out.append(f"\t\tmeta l4proto {sp.protocol} dnat ip to numgen random mod {n} map {{ {choices} }}")
-        out.append("\t}")
+            chains[sp.chain] = [f"meta l4proto {sp.protocol} dnat ip to numgen random mod {n} map {{ {choices} }}"]
         return
-    for b in sp.backends:
-        out.append(f"\t\tip saddr @{sp.affinity_set(b)} goto {sp.endpoint_chain(b)}")
+    rules = [f"ip saddr @{sp.affinity_set(b)} goto {sp.endpoint_chain(b)}" for b in sp.backends]
     choices = ", ".join(f"{i} : goto {sp.endpoint_chain(b)}" for i, b in enumerate(sp.backends))
-    out.append(f"\t\tnumgen random mod {n} vmap {{ {choices} }}")
-    out.append("\t}")
+    rules.append(f"numgen random mod {n} vmap {{ {choices} }}")
+    chains[sp.chain] = rules
     for b in sp.backends:
         name = sp.affinity_set(b)
-        sets.append(name)
-        out.append(f"\tset {name} {{ type ipv4_addr; flags dynamic,timeout; timeout {sp.affinity_timeout}s; }}")
-        out.append(f"\tchain {sp.endpoint_chain(b)} {{")
-        out.append(f"\t\tupdate @{name} {{ ip saddr }}")
-        out.append(f"\t\t{_dnat(sp.protocol, b)}")
-        out.append("\t}")
+        sets[name] = f"{{ type ipv4_addr; flags dynamic,timeout; timeout {sp.affinity_timeout}s; }}"
+        chains[sp.endpoint_chain(b)] = [f"update @{name} {{ ip saddr }}", _dnat(sp.protocol, b)]
 
 
-def _map(name: str, key_type: str, elements: list[str]) -> list[str]:
-    lines = [f"\tmap {name} {{", f"\t\ttype {key_type} : verdict"]
-    if elements:
-        lines.append("\t\telements = { " + ",\n\t\t\t".join(elements) + " }")
-    lines.append("\t}")
-    return lines
-
-
-def render(ports: list[ServicePort], settings: ProxySettings | None = None) -> Rendered:
-    """The whole table as an ``nft -f`` script that replaces any previous version atomically."""
-    settings = settings or ProxySettings()
-    _check(settings)
-    table = settings.table
+def _static_chains(settings: ProxySettings) -> list[str]:
     mark = f"0x{settings.masquerade_mark:x}"
-    service_ips: list[str] = []
-    nodeports: list[str] = []
-    reject_ips: list[str] = []
-    reject_nodeports: list[str] = []
-    chains: list[str] = []
-    sets: list[str] = []
-    backends = 0
-    for sp in ports:
-        if not sp.backends:
-            reject_ips.append(f"{sp.cluster_ip} . {sp.protocol} . {sp.port} : goto reject_service")
-            if sp.node_port:
-                reject_nodeports.append(f"{sp.protocol} . {sp.node_port} : goto reject_service")
-            continue
-        backends += len(sp.backends)
-        service_ips.append(f"{sp.cluster_ip} . {sp.protocol} . {sp.port} : goto {sp.chain}")
-        _service_chain(sp, chains, sets)
-        if sp.node_port:
-            np_chain = "np" + sp.chain[3:]
-            nodeports.append(f"{sp.protocol} . {sp.node_port} : goto {np_chain}")
-            chains += [f"\tchain {np_chain} {{", f"\t\tmeta mark set meta mark | {mark}",
-                       f"\t\tgoto {sp.chain}", "\t}"]
     post = [f"\t\tmeta mark & {mark} == {mark} masquerade"]
     if settings.pod_bridge and settings.pod_cidr:
         post.append(f'\t\tct status dnat ip saddr {settings.pod_cidr} oifname "{settings.pod_bridge}" masquerade')
@@ -234,14 +273,7 @@ def render(ports: list[ServicePort], settings: ProxySettings | None = None) -> R
         cidr = settings.cluster_cidr
         post.append(f"\t\tip saddr {cidr} ip daddr {cidr} ct status != dnat snat ip to ip saddr")
     node_local = "fib daddr type local ip daddr != 127.0.0.0/8"
-    lines = [
-        f"table ip {table}",
-        f"delete table ip {table}",
-        f"table ip {table} {{",
-        *_map("service_ips", "ipv4_addr . inet_proto . inet_service", service_ips),
-        *_map("service_nodeports", "inet_proto . inet_service", nodeports),
-        *_map("no_endpoint_ips", "ipv4_addr . inet_proto . inet_service", reject_ips),
-        *_map("no_endpoint_nodeports", "inet_proto . inet_service", reject_nodeports),
+    return [
         "\tchain reject_service {",
         "\t\tmeta l4proto tcp reject with tcp reset",
         "\t\treject",
@@ -274,11 +306,35 @@ def render(ports: list[ServicePort], settings: ProxySettings | None = None) -> R
         "\t\ttype nat hook postrouting priority srcnat - 5; policy accept;",
         *post,
         "\t}",
-        *chains,
-        "}",
     ]
-    return Rendered("\n".join(lines) + "\n", service_ports=len(ports), backends=backends,
-                    rejecting=len(reject_ips), affinity_sets=sets)
+
+
+def render(ports: list[ServicePort], settings: ProxySettings | None = None) -> Rendered:
+    """The whole table (``.script`` replaces any previous version atomically; ``.ruleset`` for deltas)."""
+    settings = settings or ProxySettings()
+    _check(settings)
+    mark = f"0x{settings.masquerade_mark:x}"
+    maps: dict[str, dict[str, str]] = {name: {} for name in MAP_TYPES}
+    chains: dict[str, list[str]] = {}
+    sets: dict[str, str] = {}
+    backends = rejecting = 0
+    for sp in ports:
+        if not sp.backends:
+            rejecting += 1
+            maps["no_endpoint_ips"][f"{sp.cluster_ip} . {sp.protocol} . {sp.port}"] = "goto reject_service"
+            if sp.node_port:
+                maps["no_endpoint_nodeports"][f"{sp.protocol} . {sp.node_port}"] = "goto reject_service"
+            continue
+        backends += len(sp.backends)
+        maps["service_ips"][f"{sp.cluster_ip} . {sp.protocol} . {sp.port}"] = f"goto {sp.chain}"
+        _service_chains(sp, chains, sets)
+        if sp.node_port:
+            np_chain = "np" + sp.chain[3:]
+            maps["service_nodeports"][f"{sp.protocol} . {sp.node_port}"] = f"goto {np_chain}"
+            chains[np_chain] = [f"meta mark set meta mark | {mark}", f"goto {sp.chain}"]
+    ruleset = Ruleset(settings.table, _static_chains(settings), maps, sets, chains)
+    return Rendered(ruleset, service_ports=len(ports), backends=backends, rejecting=rejecting,
+                    affinity_sets=list(sets))
 
 
 def delete_script(table: str = DEFAULT_TABLE) -> str:

@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from node_agent.network import bridge, hairpin, netns, nft, overlay, service_rules
-from node_agent.network.service_proxy import run_nft
+from node_agent.network.service_proxy import ServiceProxy, run_nft
+
+from ketch.informer import Store, object_key
 
 LAB_NET = "10.213.60"
 CLUSTER_CIDR = "10.213.64.0/18"
@@ -93,6 +95,21 @@ class Pod:
         return netns.netns_path(self.netns)
 
 
+class StaticSource:
+    """The part of an informer the proxy uses (a store, handlers), filled by the test."""
+
+    def __init__(self) -> None:
+        self.store = Store()
+
+    def add_handler(self, **_: object) -> None:
+        pass
+
+    def set(self, objects: list[dict]) -> None:
+        self.store = Store()
+        for obj in objects:
+            self.store.put(object_key(obj), obj)
+
+
 class Lab:
     def __init__(self, run_id: str, work: Path, *, nodes: int = 3, pods_per_node: int = 2,
                  tag: str = "", node_prefix: str = "node") -> None:
@@ -106,6 +123,7 @@ class Lab:
         self.nodes: list[Node] = []
         self.namespaces: list[str] = []
         self.processes: list[subprocess.Popen] = []
+        self.proxies: dict[str, ServiceProxy] = {}
         self.server_script = work / "lab_server.py"
 
     # ---------------------------------------------------------- building --
@@ -193,11 +211,26 @@ class Lab:
         return service_rules.ProxySettings(table=TABLE, pod_bridge=POD_BRIDGE, pod_cidr=CLUSTER_CIDR,
                                            cluster_cidr=CLUSTER_CIDR)
 
-    def program_services(self, services: list[dict], endpoints: dict[str, dict]) -> None:
-        """What every node's proxy does: render all Services and swap the table in."""
-        script = service_rules.render(service_rules.service_ports(services, endpoints), self.settings()).script
+    def proxy(self, node: Node) -> ServiceProxy:
+        """The node's ServiceProxy, fed from plain objects instead of informers."""
+        if node.name not in self.proxies:
+            self.proxies[node.name] = ServiceProxy(StaticSource(), StaticSource(), self.settings(),
+                                                   nft_command=self.nft(node))
+        return self.proxies[node.name]
+
+    def program_services(self, services: list[dict], endpoints: dict[str, dict]) -> list:
+        """What every node's proxy does on an event: render all Services and apply them (delta or swap)."""
+        timings = []
+        eps = []
+        for key, ep in endpoints.items():
+            ns, name = key.split("/")
+            eps.append({**ep, "metadata": {"namespace": ns, "name": name}})
         for node in self.nodes:
-            run_nft(script, self.nft(node))
+            proxy = self.proxy(node)
+            proxy.services.set(services)
+            proxy.endpoints.set(eps)
+            timings.append(proxy.sync_once())
+        return timings
 
     def table(self, node: Node) -> str:
         return sh(*self.nft(node), "list", "table", "ip", TABLE).stdout
