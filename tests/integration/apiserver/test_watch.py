@@ -200,3 +200,25 @@ def test_watch_resumes_across_apiserver_kill_without_losing_events(fresh_apiserv
                 assert event["type"] == "ADDED"
                 names.append(event["object"]["metadata"]["name"])
     assert names == expected
+
+
+def test_node_agent_style_watch_sees_binding_graceful_delete_and_confirmation(api: httpx.Client, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/pods"
+    node = f"node-{namespace}"
+    rv = api.get("/api/v1/pods", params={"fieldSelector": f"spec.nodeName={node}"}).json()["metadata"]["resourceVersion"]
+    params = {"watch": "true", "resourceVersion": rv, "fieldSelector": f"spec.nodeName={node}",
+              "allowWatchBookmarks": "true", "timeoutSeconds": 15}
+    with api.stream("GET", "/api/v1/pods", params=params) as r:
+        events = WatchReader(r)
+        api.post(base, json=pod("other"))  # never on this node: never seen
+        api.post(base, json=pod("mine"))
+        binding = {"metadata": {"name": "mine"}, "target": {"kind": "Node", "name": node}}
+        assert api.post(f"{base}/mine/binding", json=binding).status_code == 201
+        added = events.next_non_bookmark()
+        assert added["type"] == "ADDED" and added["object"]["spec"]["nodeName"] == node
+        api.delete(f"{base}/mine")
+        marked = events.next_non_bookmark()
+        assert marked["type"] == "MODIFIED" and marked["object"]["metadata"]["deletionTimestamp"]
+        api.request("DELETE", f"{base}/mine", json={"gracePeriodSeconds": 0})
+        gone = events.next_non_bookmark()
+        assert gone["type"] == "DELETED" and gone["object"]["metadata"]["name"] == "mine"
