@@ -88,6 +88,8 @@ async def serve(config: ServerConfig) -> None:
         log_level=config.log_level,
         log_config=None,  # uvicorn's loggers go through our key=value root handler
         access_log=False,
+        proxy_headers=False,  # clients talk to us directly: no X-Forwarded-* rewriting per request
+        server_header=False,
         lifespan="on",
         timeout_keep_alive=120,
         timeout_graceful_shutdown=3,
