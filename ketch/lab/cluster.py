@@ -1,22 +1,30 @@
-"""`ketch up` / `ketch down`: bring the lab's components up in order, or down in reverse."""
+"""`ketch up` / `ketch down`: the lab's network, then its daemons stage by stage; down in reverse.
+
+Stages: 0 the apiserver (with its etcd); 1 the controller-manager, the
+scheduler and every node's runtime; 2 every node's agent. Daemons of one
+stage start together and are waited for together, which keeps `ketch up` to
+seconds. Anything already running (checked by pid and start time) is kept,
+so `ketch up` on a half-running lab restarts only what is missing.
+"""
 
 from __future__ import annotations
 
-import base64
 import os
+import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ketch.lab import processes
-from ketch.lab.components import Component, LabLayout, LabSettings, lab_components, wait_ready
+from ketch.lab import network, processes, teardown
+from ketch.lab.api import LabError, lab_client, write_kubeconfig
+from ketch.lab.components import Component, LabLayout, LabSettings, lab_components
 
-CONTEXT = "ketch"
-CLUSTER = "ketch"
-USER = "ketch-admin"
+__all__ = ["LabError", "up", "down", "status", "kernel_leftovers", "effective_settings"]
 
-
-class LabError(Exception):
-    """`ketch up` could not finish; the message says which component and where its log is."""
+SAMPLE_APP = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "web.yaml"
 
 
 def effective_settings(layout: LabLayout, overrides: dict[str, object]) -> LabSettings:
@@ -28,31 +36,6 @@ def effective_settings(layout: LabLayout, overrides: dict[str, object]) -> LabSe
     return settings
 
 
-def admin_token(layout: LabLayout) -> str:
-    """The admin token the apiserver wrote into its token file on first start."""
-    for line in layout.token_file.read_text().splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) > 1 and parts[1] == "admin":
-            return parts[0]
-    raise LabError(f"no admin token in {layout.token_file}")
-
-
-def write_kubeconfig(layout: LabLayout, settings: LabSettings, path: str) -> None:
-    """Merge the lab's admin context into `path` (keeping everything else) and make it current."""
-    from ketch.client.kubeconfig import merge_context_into_file
-
-    ca = base64.b64encode(layout.ca_file.read_bytes()).decode()
-    merge_context_into_file(
-        path,
-        name=CONTEXT,
-        cluster_name=CLUSTER,
-        user_name=USER,
-        cluster={"server": f"https://{settings.bind_address}:{settings.apiserver_port}",
-                 "certificate-authority-data": ca},
-        user={"token": admin_token(layout)},
-    )
-
-
 def _log_tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -60,66 +43,243 @@ def _log_tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-def start_component(c: Component) -> tuple[int, bool]:
-    """(pid, started now?) — a component already running is left alone."""
-    pid = processes.running_pid(c.pid_file)
-    if pid is not None:
-        if not wait_ready(c, lambda: processes.running_pid(c.pid_file) is not None):
-            raise LabError(f"{c.name} (pid {pid}) runs but is not ready; see {c.log_file}")
-        return pid, False
-    pid = processes.spawn(c.argv, pid_file=c.pid_file, log_file=c.log_file, env=c.env)
-    if not wait_ready(c, lambda: processes.running_pid(c.pid_file) is not None):
-        alive = processes.running_pid(c.pid_file) is not None
-        state = "did not become ready in time" if alive else "exited"
-        raise LabError(f"{c.name} {state}; its log {c.log_file} ends with:\n{_log_tail(c.log_file)}")
-    return pid, True
+def start_stage(components: list[Component]) -> list[tuple[Component, int, bool]]:
+    """Start what of `components` is not running, then wait until each is ready.
+
+    Returns (component, pid, started now?) in the given order.
+    """
+    started: dict[str, tuple[int, bool]] = {}
+    for c in components:
+        pid = processes.running_pid(c.pid_file)
+        if pid is None:
+            pid = processes.spawn(c.argv, pid_file=c.pid_file, log_file=c.log_file, env=c.env)
+            started[c.name] = (pid, True)
+        else:
+            started[c.name] = (pid, False)
+    pending = list(components)
+    deadline = time.monotonic() + max(c.ready_timeout for c in components)
+    while pending:
+        for c in list(pending):
+            if c.ready():
+                pending.remove(c)
+            elif processes.running_pid(c.pid_file) is None:
+                raise LabError(f"{c.name} exited; its log {c.log_file} ends with:\n{_log_tail(c.log_file)}")
+        if pending and time.monotonic() > deadline:
+            c = pending[0]
+            raise LabError(f"{c.name} did not become ready in time; its log {c.log_file} ends with:\n"
+                           f"{_log_tail(c.log_file)}")
+        if pending:
+            time.sleep(0.1)
+    return [(c, *started[c.name]) for c in components]
+
+
+def put_busybox(layout: LabLayout, settings: LabSettings) -> None:
+    """The offline busybox image in every node's image store (idempotent; the store has its own lock)."""
+    from node_agent.runtime.images.busybox import ensure_busybox
+    from node_agent.runtime.images.store import ImageStore
+
+    if not Path("/bin/busybox").exists():
+        raise LabError("/bin/busybox not found: install Debian's busybox-static (apt-get install busybox-static)")
+
+    def build(node: str) -> None:
+        images = layout.runtime_root(node) / "images"
+        images.mkdir(parents=True, exist_ok=True)
+        ensure_busybox(ImageStore(images))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(build, settings.node_names()))
+
+
+def _node_ready(node: dict) -> bool:
+    conditions = (node.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def wait_nodes_ready(layout: LabLayout, settings: LabSettings, timeout: float = 90.0) -> list[str]:
+    """Wait until every lab node is Ready; returns those that are not (empty on success)."""
+    wanted = set(settings.node_names())
+    deadline = time.monotonic() + timeout
+    client = lab_client(layout, settings)
+    try:
+        while True:
+            try:
+                items = client.get("/api/v1/nodes").get("items") or []
+            except OSError:
+                items = []
+            ready = {n["metadata"]["name"] for n in items if _node_ready(n)}
+            if wanted <= ready or time.monotonic() > deadline:
+                return sorted(wanted - ready)
+            time.sleep(0.2)
+    finally:
+        client.close()
+
+
+def ketch_cli(layout: LabLayout, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """The ketch CLI against the lab with its admin kubeconfig."""
+    return subprocess.run([sys.executable, "-m", "ketch.cli.main", "--kubeconfig", str(layout.kubeconfig), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def deploy_sample_app(layout: LabLayout, settings: LabSettings, say: Callable[[str], None],
+                      timeout: float = 90.0) -> None:
+    """Apply deploy/examples/web.yaml and wait until the web Deployment is available."""
+    applied = ketch_cli(layout, "apply", "-f", str(SAMPLE_APP))
+    if applied.returncode != 0:
+        raise LabError(f"ketch apply -f {SAMPLE_APP} failed: {applied.stderr.strip()}")
+    client = lab_client(layout, settings)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            deploy = client.get("/apis/apps/v1/namespaces/default/deployments/web")
+            want = (deploy.get("spec") or {}).get("replicas", 1)
+            have = (deploy.get("status") or {}).get("availableReplicas", 0)
+            if have >= want:
+                say(f"Sample app: deployment web has {have}/{want} pods available "
+                    f"(kubectl get pods -o wide).")
+                return
+            if time.monotonic() > deadline:
+                raise LabError(f"the sample app has {have}/{want} pods available after {timeout:.0f}s: "
+                               "see `kubectl describe deploy web` and `kubectl get events`")
+            time.sleep(0.3)
+    finally:
+        client.close()
 
 
 def up(layout: LabLayout, settings: LabSettings, kubeconfig_path: str,
-       say: Callable[[str], None] = print) -> int:
-    """Start what is not running, wait for each to be ready, then point the kubeconfig at it."""
-    if os.geteuid() != 0 and layout.run_dir == Path("/run/ketch"):
-        raise LabError("ketch up needs root for /run/ketch and /var/lib/ketch; "
-                       "run it as root or pass --state-dir DIR")
+       say: Callable[[str], None] = print, *, with_sample_app: bool = False) -> int:
+    """Make the network, start what is not running, wait for Ready nodes, point the kubeconfig at it."""
+    if os.geteuid() != 0:
+        raise LabError("ketch up needs root: it makes network namespaces, a bridge and cgroups")
+    try:
+        settings.validate()
+    except ValueError as err:
+        raise LabError(str(err)) from None
+    saved = LabSettings.load(layout.settings_file)
+    if saved is not None and saved.name != settings.name:
+        raise LabError(f"{layout.state_dir} holds lab {saved.name!r}, not {settings.name!r}: "
+                       "pick another --state-dir or the same --name")
+    t0 = time.monotonic()
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     settings.save(layout.settings_file)
+    network.ensure_network(settings)
     components = lab_components(layout, settings)
-    results = []
-    for c in components:
-        pid, fresh = start_component(c)
-        results.append((c, pid, fresh))
+    results = start_stage([c for c in components if c.stage == 0])
+    write_kubeconfig(layout, settings, layout.kubeconfig)
+    put_busybox(layout, settings)
+    for stage in sorted({c.stage for c in components} - {0}):
+        results += start_stage([c for c in components if c.stage == stage])
+    not_ready = wait_nodes_ready(layout, settings)
+    if not_ready:
+        raise LabError(f"node(s) {', '.join(not_ready)} not Ready: see `kubectl describe node {not_ready[0]}` "
+                       f"and {layout.log_dir}/{not_ready[0]}-node-agent.log")
     write_kubeconfig(layout, settings, kubeconfig_path)
-    if not any(fresh for _, _, fresh in results):
-        say("Ketch is already running.")
+    fresh = [c.name for c, _, started in results if started]
+    if not fresh:
+        say(f"Ketch lab {settings.name!r} is already running and healthy ({settings.nodes} nodes Ready).")
+    elif len(fresh) < len(results):
+        say(f"Ketch lab {settings.name!r} was partly running: restarted {', '.join(fresh)}.")
     else:
-        say("Ketch is up.")
+        say(f"Ketch lab {settings.name!r} is up: {settings.nodes} nodes Ready in {time.monotonic() - t0:.1f}s.")
     width = max(len(c.name) for c in components)
-    for c, pid, fresh in results:
-        note = "started" if fresh else "already running"
-        say(f"  {c.name.ljust(width)}  {c.endpoint}  pid {pid} ({note}), log {c.log_file}")
-    say(f'Kubeconfig {kubeconfig_path}: context "{CONTEXT}" is current.')
-    say("Try:  ketch get ns    (kubectl get ns works too)")
-    say(f"Stop: ketch down     (state stays in {layout.state_dir})")
+    for c, pid, started in results:
+        note = "started" if started else "already running"
+        say(f"  {c.name.ljust(width)}  pid {pid} ({note})  {c.endpoint}")
+    say(f"Logs in {layout.log_dir}, state in {layout.state_dir}.")
+    if with_sample_app:
+        deploy_sample_app(layout, settings, say)
+    say(f'Kubeconfig {kubeconfig_path}: context "{settings.context}" is current.')
+    say("Try:  kubectl get nodes -o wide    (ketch get nodes works too)")
+    say(f"Stop: ketch down{_lab_flags(layout, settings)}    (state stays; add --purge to delete it)")
     return 0
 
 
-def down(layout: LabLayout, say: Callable[[str], None] = print) -> int:
-    """Stop the recorded daemons, last started first; state on disk is kept."""
-    settings = LabSettings.load(layout.settings_file) or LabSettings()
+def _lab_flags(layout: LabLayout, settings: LabSettings) -> str:
+    if layout == LabLayout.under(None, settings.name):
+        return "" if settings.name == "lab" else f" --name {settings.name}"
+    return f" --state-dir {layout.state_dir}"
+
+
+def _stop_all(pid_files: list[Path]) -> list[str]:
+    with ThreadPoolExecutor(max_workers=max(1, len(pid_files))) as pool:
+        stopped = list(pool.map(processes.stop, pid_files))
+    return [p.stem for p, s in zip(pid_files, stopped, strict=True) if s]
+
+
+def down(layout: LabLayout, say: Callable[[str], None] = print, *, purge: bool = False,
+         settings: LabSettings | None = None) -> int:
+    """Power the lab off: agents, containers, daemons; then its kernel objects. State is kept unless purge."""
+    settings = settings or LabSettings.load(layout.settings_file) or LabSettings()
     components = lab_components(layout, settings)
-    pid_files = [c.pid_file for c in reversed(components)]
-    # pid files of components no longer in the list (an older or newer ketch) too
+    by_kind = {kind: [c for c in components if c.kind == kind]
+               for kind in ("node-agent", "runtime", "scheduler", "controller-manager", "apiserver")}
+    stopped = _stop_all([c.pid_file for c in by_kind["node-agent"]])
+    live_runtimes = [c for c in by_kind["runtime"] if processes.running_pid(c.pid_file) is not None]
+    with ThreadPoolExecutor(max_workers=max(1, len(live_runtimes))) as pool:
+        counts = list(pool.map(lambda c: _power_off(layout, c.node, say), live_runtimes))
+    if sum(counts):
+        say(f"Stopped {sum(counts)} containers.")
+    stopped += _stop_all([c.pid_file for c in by_kind["runtime"]])
+    stopped += _stop_all([c.pid_file for c in by_kind["scheduler"] + by_kind["controller-manager"]])
+    stopped += _stop_all([c.pid_file for c in by_kind["apiserver"]])
+    # pid files of components no longer in the list (a lab once started with more nodes)
     if layout.run_dir.is_dir():
-        pid_files += [p for p in sorted(layout.run_dir.glob("*.pid")) if p not in pid_files]
-    stopped = []
-    for pid_file in pid_files:
-        if processes.stop(pid_file):
-            stopped.append(pid_file.stem)
+        known = {c.pid_file for c in components}
+        stopped += _stop_all([p for p in sorted(layout.run_dir.glob("*.pid")) if p not in known])
+    teardown.kill_shims(layout, settings)
+    teardown.kill_cgroup_processes(settings)
+    teardown.unmount_under(layout.owned_dirs())
+    teardown.remove_cgroups(settings)
+    network.remove_network(settings)
     if stopped:
-        say(f"Stopped {', '.join(stopped)}. State is kept in {layout.state_dir}; `ketch up` resumes it.")
+        say(f"Stopped {', '.join(stopped)}.")
     else:
-        say("Ketch is not running.")
+        say(f"Ketch lab {settings.name!r} is not running.")
+    if purge:
+        purge_state(layout)
+        say(f"Deleted the lab's state, pid files and logs ({layout.state_dir}).")
+    else:
+        say(f"State is kept in {layout.state_dir}; `ketch up{_lab_flags(layout, settings)}` resumes it.")
+    left = kernel_leftovers(layout, settings)
+    if left:
+        say("Left behind (could not remove): " + ", ".join(left))
+        return 1
     return 0
+
+
+def _power_off(layout: LabLayout, node: str | None, say: Callable[[str], None]) -> int:
+    try:
+        return teardown.power_off_containers(layout.runtime_socket(node or ""))
+    except Exception as err:  # noqa: BLE001 - the cgroup sweep still stops them
+        say(f"warning: could not stop the containers of {node} through its runtime ({err}); killing them")
+        return 0
+
+
+def purge_state(layout: LabLayout) -> None:
+    """Delete what the lab wrote (and only that): its files in the state, run and log dirs."""
+    state_entries = ["apiserver", "nodes", "admin.kubeconfig", "lab.json"]
+    for name in state_entries:
+        path = layout.state_dir / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    shutil.rmtree(layout.run_dir / "nodes", ignore_errors=True)
+    for d in (layout.run_dir, layout.log_dir):
+        for f in list(d.glob("*.pid")) + list(d.glob("*.log")) if d.is_dir() else []:
+            f.unlink(missing_ok=True)
+    for d in (layout.run_dir, layout.log_dir, layout.state_dir):
+        try:
+            d.rmdir()  # only when nothing else is in it
+        except OSError:
+            pass
+
+
+def kernel_leftovers(layout: LabLayout, settings: LabSettings) -> list[str]:
+    """Kernel objects of this lab that exist now (empty after a clean `ketch down`)."""
+    return ([f"netns {n}" for n in network.lab_netns(settings)]
+            + [f"link {n}" for n in network.lab_links(settings)]
+            + [f"cgroup {p}" for p in teardown.lab_cgroups(settings)]
+            + [f"mount {m}" for m in teardown.mounts_under(layout.owned_dirs())])
 
 
 def status(layout: LabLayout) -> list[tuple[str, int | None]]:
