@@ -308,6 +308,11 @@ class WatchCache:
                 raise
             except Exception as e:  # StorageError, unexpected: keep serving, try again
                 log.error("watch cache feed failed; retrying prefix=%s error=%s", self.prefix, e)
+                if prefill_from is not None:
+                    # Without history the cache still serves; never let it block live events.
+                    prefill_from = None
+                    if not prefilled.done():
+                        prefilled.set_result(None)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             finally:
