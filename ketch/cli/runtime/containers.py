@@ -10,6 +10,7 @@ import sys
 import time
 
 from ketch.cli.runtime import formatting as fmt
+from ketch.cli.runtime.args import Parser
 from ketch.cli.runtime.connection import Connection, DaemonError
 from ketch.cli.runtime.errors import EXIT_DAEMON, UsageError, fail
 
@@ -18,7 +19,7 @@ STATE_NAMES = {"CONTAINER_CREATED": "created", "CONTAINER_RUNNING": "running",
 
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"ketch runtime {prog}", description=description, add_help=False)
+    p = Parser(prog, description, add_help=False)
     p.add_argument("--help", action="help", help="show this help and exit")
     return p
 

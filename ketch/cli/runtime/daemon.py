@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
 import time
 
+from ketch.cli.runtime.args import Parser
 from ketch.cli.runtime.connection import Connection, DaemonUnavailable
 from ketch.cli.runtime.errors import fail
 
@@ -15,9 +15,9 @@ CLIENT_VERSION = "0.1.0"
 
 
 def cmd_daemon(conn: Connection, argv: list[str], *, root: str | None) -> int:
-    p = argparse.ArgumentParser(
-        prog="ketch runtime daemon",
-        description="Start the runtime daemon (ketch-runtime) in the background if it is not running. "
+    p = Parser(
+        "daemon",
+        "Start the runtime daemon (ketch-runtime) in the background if it is not running. "
                     "Other flags are passed to ketch-runtime (see ketch-runtime --help).")
     p.add_argument("--foreground", action="store_true", help="run in this process, logging to stderr")
     p.add_argument("--run-root", default="", help="ketch-runtime --run-root")

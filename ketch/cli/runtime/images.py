@@ -11,12 +11,13 @@ import sys
 import tempfile
 
 from ketch.cli.runtime import formatting as fmt
+from ketch.cli.runtime.args import Parser
 from ketch.cli.runtime.connection import Connection, DaemonError, DaemonUnavailable
 from ketch.cli.runtime.errors import UsageError, fail
 
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(prog=f"ketch runtime {prog}", description=description)
+    return Parser(prog, description)
 
 
 def _split_tag(ref: str) -> tuple[str, str]:

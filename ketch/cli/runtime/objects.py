@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from ketch.cli.runtime import formatting as fmt
+from ketch.cli.runtime.args import Parser
 from ketch.cli.runtime.connection import Connection, DaemonError
 from ketch.cli.runtime.errors import UsageError, fail
 
@@ -41,7 +41,7 @@ def inspect_network(conn: Connection, name: str) -> dict:
 
 
 def cmd_volume(conn: Connection, argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="ketch runtime volume", description="Manage volumes")
+    p = Parser("volume", "Manage volumes")
     sub = p.add_subparsers(dest="action", required=True)
     c = sub.add_parser("create", help="create a volume")
     c.add_argument("name", nargs="?", default="")
@@ -80,7 +80,7 @@ def cmd_volume(conn: Connection, argv: list[str]) -> int:
 
 
 def cmd_network(conn: Connection, argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="ketch runtime network", description="Manage networks")
+    p = Parser("network", "Manage networks")
     sub = p.add_subparsers(dest="action", required=True)
     c = sub.add_parser("create", help="create a bridge network")
     c.add_argument("name")
