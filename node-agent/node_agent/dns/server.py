@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,24 @@ def upstreams_from_resolv_conf(path: str, *, port: int = 53, exclude: set[str] |
     except FileNotFoundError:
         log.warning("dns: no resolv.conf at %s: names outside the cluster will fail", path)
     return out
+
+
+def bind_sockets(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket bound to the same host:port (port 0: one free for both), in this thread's netns."""
+    for _ in range(20):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind((host, port))
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            tcp.bind((host, udp.getsockname()[1]))
+            return udp, tcp
+        except OSError:
+            udp.close()
+            tcp.close()
+            if port:  # a fixed port taken for TCP: say so
+                raise
+    raise OSError(f"no port free for both UDP and TCP on {host}")
 
 
 class ZoneFromInformers:
@@ -113,23 +132,20 @@ class DnsServer:
         self.queries = 0
         self.forwarded = 0
 
-    async def start(self) -> int:
-        """Bind UDP then TCP on the same port (port 0: a free one); returns the port."""
+    async def start(self, sockets: tuple[socket.socket, socket.socket] | None = None) -> int:
+        """Serve UDP and TCP on one port; returns it.
+
+        ``sockets``: a bound (UDP, TCP) pair to serve on instead of binding
+        host:port here, e.g. made inside another network namespace
+        (``bind_sockets`` run there).
+        """
+        udp, tcp = sockets or bind_sockets(self.host, self.port)
+        tcp.listen(128)
         loop = asyncio.get_running_loop()
-        wanted = self.port
-        for attempt in range(20):
-            self._udp, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self),
-                                                               local_addr=(self.host, wanted))
-            self.port = self._udp.get_extra_info("sockname")[1]
-            try:
-                self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
-                break
-            except OSError:
-                self._udp.close()
-                if wanted or attempt == 19:  # a fixed port is taken for TCP: say so
-                    raise
-                # port 0: the free UDP port is taken for TCP by someone else; draw again
-        log.info("dns serving host=%s port=%d upstreams=%s", self.host, self.port,
+        self._udp, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self), sock=udp)
+        self._tcp = await asyncio.start_server(self._serve_tcp, sock=tcp)
+        self.port = udp.getsockname()[1]
+        log.info("dns serving host=%s port=%d upstreams=%s", udp.getsockname()[0], self.port,
                  [f"{u.host}:{u.port}" for u in self.upstreams])
         return self.port
 

@@ -30,8 +30,8 @@ Constructor arguments:
 - ``cleanup``: on exit remove the table and the VXLAN device (``ketch down``);
 - ``netns``: program another network namespace (an ``ip netns`` name or a
   path) while talking to the apiserver from this one: netlink calls enter it,
-  nft runs under ``ip netns exec`` (tests; the lab runs the agent inside the
-  node namespace and leaves this empty).
+  nft runs under ``ip netns exec``, the DNS sockets are bound there (tests;
+  the lab runs the agent inside the node namespace and leaves this empty).
 """
 
 from __future__ import annotations
@@ -41,7 +41,12 @@ import logging
 
 from ketch.api.resources import lookup
 from ketch.informer import Informer
-from node_agent.dns.server import DnsServer, ZoneFromInformers, upstreams_from_resolv_conf
+from node_agent.dns.server import (
+    DnsServer,
+    ZoneFromInformers,
+    bind_sockets,
+    upstreams_from_resolv_conf,
+)
 from node_agent.network import hairpin, netns
 from node_agent.network.overlay import (
     DEFAULT_DEVICE,
@@ -98,6 +103,7 @@ class ClusterNetwork:
     ) -> None:
         self.client = client
         self.cleanup = cleanup
+        self.netns = netns
         self.pod_bridge = pod_bridge
         self.hairpin_interval = hairpin_interval
         self._run_netlink = _netlink_runner(netns) or (lambda fn, *a, **kw: asyncio.to_thread(fn, *a, **kw))
@@ -126,7 +132,11 @@ class ClusterNetwork:
                      for i in (self.nodes, self.services, self.endpoints)]
         try:
             if self.dns is not None:
-                await self.dns.start()
+                sockets = None
+                if self.netns:  # bind where the pods can reach it
+                    sockets = await asyncio.to_thread(netns.run_in, netns.netns_path(self.netns),
+                                                      bind_sockets, self.dns.host, self.dns.port)
+                await self.dns.start(sockets)
             await asyncio.gather(*(i.wait_synced() for i in (self.nodes, self.services, self.endpoints)))
             self.overlay._mark()
             self.proxy._mark()

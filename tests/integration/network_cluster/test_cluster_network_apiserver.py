@@ -13,7 +13,9 @@ import random
 from collections.abc import AsyncIterator
 
 import pytest
-from node_agent.network import overlay
+from dnslib import RCODE, DNSRecord
+from node_agent.dns.records import reverse_name
+from node_agent.network import netns, overlay
 from node_agent.network.cluster import ClusterNetwork
 
 from ketch.api.errors import ApiError
@@ -24,6 +26,10 @@ from tests.integration.network_cluster.lab import CLUSTER_CIDR, Lab, sh
 NODES = lookup("", "v1", "nodes")
 SERVICES = lookup("", "v1", "services")
 ENDPOINTS = lookup("", "v1", "endpoints")
+
+
+def _query(server: str, name: str, qtype: str = "A") -> DNSRecord:
+    return DNSRecord.parse(DNSRecord.question(name, qtype).send(server, 53, timeout=2))
 
 
 async def eventually(check, timeout: float = 15.0):  # noqa: ANN001, ANN201
@@ -58,7 +64,10 @@ async def api_lab(apiserver, run_id: str, tmp_path) -> AsyncIterator[tuple[Lab, 
 async def test_cluster_network_follows_nodes_services_and_endpoints(api_lab) -> None:  # noqa: ANN001
     lab, client = api_lab
     n1, n2 = lab.nodes
+    no_upstream = lab.work / "resolv.conf"
+    no_upstream.write_text("# no upstream: only cluster names are asked here\n")
     nets = [ClusterNetwork(client, n.name, n.ip, netns=n.netns, cluster_cidr=CLUSTER_CIDR,
+                           dns_address=n.gateway, dns_port=53, upstream_resolv_conf=str(no_upstream),
                            debounce=0.05, resync=1.0, cleanup=True) for n in lab.nodes]
     tasks = [asyncio.create_task(net.run()) for net in nets]
     port = random.randint(20000, 29999)
@@ -96,6 +105,23 @@ async def test_cluster_network_follows_nodes_services_and_endpoints(api_lab) -> 
 
         assert await eventually(programmed)
         assert (await asyncio.to_thread(lab.connect, a.netns, cluster_ip, 80)).startswith(b.name)
+
+        # a pod asks its node's DNS server (on the pod gateway) and reaches the Service by name
+        fqdn = f"{svc_name}.default.svc.cluster.local"
+
+        async def resolved() -> list[str]:
+            reply = await asyncio.to_thread(netns.run_in, a.path, _query, n1.gateway, fqdn)
+            return [str(rr.rdata) for rr in reply.rr]
+
+        assert await eventually(resolved) == [cluster_ip]
+        by_name = (await resolved())[0]
+        assert (await asyncio.to_thread(lab.connect, a.netns, by_name, 80)).startswith(b.name)
+        reverse = await asyncio.to_thread(netns.run_in, a.path, _query, n1.gateway,
+                                          reverse_name(cluster_ip), "PTR")
+        assert [str(rr.rdata) for rr in reverse.rr] == [fqdn + "."]
+        missing = await asyncio.to_thread(netns.run_in, b.path, _query, n2.gateway,
+                                          f"nope-{lab.rid}.default.svc.cluster.local")
+        assert missing.header.rcode == RCODE.NXDOMAIN
 
         # deleting it removes its rules everywhere
         await client.delete(SERVICES, svc_name, namespace="default")
