@@ -149,3 +149,69 @@ def test_agent_refuses_callers_without_a_cluster_client_cert(cluster):
         urllib.request.urlopen(f"https://127.0.0.1:{cluster.agent.port}/stats/summary", context=ctx,
                                timeout=5).read()
 
+
+
+def test_kubectl_exec_it_on_a_terminal(cluster, sleeper):
+    import os
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(["kubectl", "--kubeconfig", str(cluster.api.kubeconfig), "--cache-dir",
+                             str(cluster.kube_cache), "-n", cluster.namespace, "exec", "-it", sleeper, "--", "sh"],
+                            stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    output = b""
+    try:
+        os.write(master, b"stty size; echo $((6*7)); exit 5\n")
+        deadline = time.monotonic() + 20
+        while proc.poll() is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    output += os.read(master, 4096)
+                except OSError:
+                    break
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert b"42" in output, output
+    assert proc.returncode == 5, output
+
+
+def test_kubectl_attach_sees_output(cluster, printer):
+    proc = subprocess.Popen(["kubectl", "--kubeconfig", str(cluster.api.kubeconfig), "--cache-dir",
+                             str(cluster.kube_cache), "-n", cluster.namespace, "attach", printer],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        lines = [proc.stdout.readline().decode().strip() for _ in range(2)]
+        assert all(line.startswith("line-") for line in lines), (lines, proc.stderr.read1(4096))
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_kubectl_logs_previous_instance(cluster):
+    cluster.create_pod("crasher", ["sh", "-c", "echo started-at-$(date +%s%N); sleep 0.5; exit 1"])
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        statuses = (cluster.pod("crasher").get("status") or {}).get("containerStatuses") or []
+        if statuses and statuses[0].get("restartCount", 0) >= 1:
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError("crasher never restarted")
+    r = cluster.kubectl("logs", "crasher", "--previous")
+    assert r.returncode == 0, r.stderr.decode()
+    previous = r.stdout.decode().strip()
+    assert previous.startswith("started-at-")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        r = cluster.kubectl("logs", "crasher")
+        current = r.stdout.decode().strip()
+        if r.returncode == 0 and current:
+            break
+        time.sleep(0.3)
+    assert current.startswith("started-at-") and current != previous

@@ -1,0 +1,86 @@
+"""The same streams through the `ketch` CLI: logs, exec, port-forward, top."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.fixtures.etcd import free_port
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+@pytest.fixture(scope="module")
+def chatty(cluster):
+    cluster.create_pod("chatty", ["sh", "-c", "echo one; echo two; echo three; exec sleep 3600"])
+    cluster.wait_running("chatty")
+    return "chatty"
+
+
+def test_ketch_logs_tail_and_default_container(cluster, chatty):
+    deadline = time.monotonic() + 10
+    while True:
+        r = cluster.ketch("logs", chatty)
+        assert r.returncode == 0, r.stderr.decode()
+        if r.stdout == b"one\ntwo\nthree\n" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert r.stdout == b"one\ntwo\nthree\n"
+    r = cluster.ketch("logs", "--tail", "1", f"pod/{chatty}")
+    assert r.stdout == b"three\n"
+    r = cluster.ketch("logs", "-t", "--tail", "1", chatty)
+    assert r.stdout.decode().split(" ", 1)[1] == "three\n"
+
+
+def test_ketch_logs_missing_pod(cluster):
+    r = cluster.ketch("logs", "nobody")
+    assert r.returncode == 1
+    assert r.stderr.decode().strip() == 'Error from server (NotFound): pods "nobody" not found'
+
+
+def test_ketch_exec_passes_exit_code_and_stdin(cluster, chatty):
+    r = cluster.ketch("exec", chatty, "--", "sh", "-c", "echo hi; echo err >&2; exit 3")
+    assert (r.returncode, r.stdout, r.stderr) == (3, b"hi\n", b"err\n")
+    r = cluster.ketch("exec", "-i", chatty, "--", "wc", "-c", input=b"x" * 100000)
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.strip() == b"100000"
+
+
+def test_ketch_port_forward(cluster):
+    cluster.create_pod("web2", ["sh", "-c", "mkdir -p /www && echo ketch-forwarded > /www/index.html && "
+                                            "exec httpd -f -p 8081 -h /www"])
+    cluster.wait_running("web2")
+    local = free_port()
+    env = dict(os.environ, PYTHONPATH=REPO, HOME=str(cluster.root))
+    proc = subprocess.Popen([sys.executable, "-m", "ketch.cli.main", "--kubeconfig", str(cluster.api.kubeconfig),
+                             "-n", cluster.namespace, "port-forward", "web2", f"{local}:8081"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
+    try:
+        line = proc.stdout.readline().decode()
+        assert line == f"Forwarding from 127.0.0.1:{local} -> 8081\n", (line, proc.stderr.read1(4096))
+        for _ in range(2):
+            with urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=5) as resp:
+                assert resp.read() == b"ketch-forwarded\n"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_ketch_top_pods_and_nodes(cluster, chatty):
+    r = cluster.ketch("top", "pods")
+    assert r.returncode == 0, r.stderr.decode()
+    lines = r.stdout.decode().splitlines()
+    assert lines[0].split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"]
+    row = next(line.split() for line in lines[1:] if line.startswith(chatty + " "))
+    assert row[1].endswith("m") and row[2].endswith("Mi")
+    r = cluster.ketch("top", "nodes")
+    assert r.returncode == 0, r.stderr.decode()
+    lines = r.stdout.decode().splitlines()
+    assert lines[0].split() == ["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"]
+    row = next(line.split() for line in lines[1:] if line.startswith(cluster.agent.node_name))
+    assert row[1].endswith("m") and row[3].endswith("Mi") and int(row[3][:-2]) > 0
