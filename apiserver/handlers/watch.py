@@ -7,12 +7,14 @@ Semantics as kube-apiserver:
   an ERROR event carrying the Status).
 - label/field selectors filter events; an object that stops matching is sent as
   DELETED, one that starts matching as ADDED. For a watch resumed from a revision,
-  "was matching" is seeded from the cache's current state, so a change between
-  the client's list and its watch that makes an object stop matching can go
-  unnoticed (documented limit).
+  "was matching" is seeded from the cache's state when the watch starts; for the
+  changes between the client's revision and that point, a non-matching object is
+  sent as DELETED since it may have matched before (a client that never had it
+  ignores that, as client-go's informers do).
 - allowWatchBookmarks: a BOOKMARK with only metadata.resourceVersion after
-  `bookmark_interval` idle seconds; the WatchCache makes them, at a revision up to
-  which everything was delivered, so resuming from it never skips an event.
+  `bookmark_interval` idle seconds, at a revision up to which everything was
+  delivered (the WatchCache's, else the last one this stream saw), so resuming from
+  it never skips an event.
 - timeoutSeconds ends the stream; so does the client going away.
 - With the Table Accept header, each event's object is a one-row Table
   (columnDefinitions on the first event only).
@@ -128,8 +130,9 @@ class _Stream:
         self.filtering = opts.label_selector is not None or opts.field_selector is not None
         self.visible: set[str] = set()
         self.closed = False
+        self.seeded_at = 0
         if self.filtering and start:
-            items, _ = store.cache.list(store.prefix(None))
+            items, self.seeded_at = store.cache.list(store.prefix(None))
             self.visible = {self._key(o) for o in items if store.matches(o, opts)}
 
     @staticmethod
@@ -149,8 +152,14 @@ class _Stream:
             obj = tbl
         return negotiation.dumps({"type": etype, "object": obj}) + b"\n"
 
-    def _translate(self, etype: str, obj: dict) -> str | None:
-        """The event type this client sees after selector filtering, or None to skip."""
+    def _translate(self, etype: str, obj: dict, revision: int) -> str | None:
+        """The event type this client sees after selector filtering, or None to skip.
+
+        `visible` holds the keys the client has as matching. For a resumed watch it is
+        seeded from the cache at `seeded_at`, which is already past the events between the
+        client's revision and that point: for those, an object that does not match may have
+        matched before, so it is sent as DELETED (a client that never had it ignores that).
+        """
         if not self.filtering:
             return etype
         key = self._key(obj)
@@ -158,12 +167,14 @@ class _Stream:
         was = key in self.visible
         if etype == "DELETED":
             self.visible.discard(key)
-            return "DELETED" if (was or matches) else None
+            return "DELETED" if (was or matches or revision <= self.seeded_at) else None
         if matches:
             self.visible.add(key)
             return "MODIFIED" if (was and etype == "MODIFIED") else ("ADDED" if not was else etype)
         if was:
             self.visible.discard(key)
+            return "DELETED"
+        if etype == "MODIFIED" and revision <= self.seeded_at:
             return "DELETED"
         return None
 
@@ -207,7 +218,7 @@ class _Stream:
                             last_output = time.monotonic()
                             yield self._bookmark()
                         continue
-                    etype = self._translate(event.type, event.obj)
+                    etype = self._translate(event.type, event.obj, event.revision)
                     if etype is not None:
                         sent.inc()
                         last_output = time.monotonic()

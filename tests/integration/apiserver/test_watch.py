@@ -222,3 +222,19 @@ def test_node_agent_style_watch_sees_binding_graceful_delete_and_confirmation(ap
         api.request("DELETE", f"{base}/mine", json={"gracePeriodSeconds": 0})
         gone = events.next_non_bookmark()
         assert gone["type"] == "DELETED" and gone["object"]["metadata"]["name"] == "mine"
+
+
+def test_resumed_selector_watch_reports_object_that_stopped_matching_before_it_started(
+        api: httpx.Client, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    merge = {"Content-Type": "application/merge-patch+json"}
+    api.post(base, json={"metadata": {"name": "gone-away", "labels": {"sel": "yes"}}})
+    listed = api.get(base, params={"labelSelector": "sel=yes"}).json()
+    assert [i["metadata"]["name"] for i in listed["items"]] == ["gone-away"]
+    # changes between the client's list and its watch
+    api.patch(f"{base}/gone-away", json={"metadata": {"labels": {"sel": "no"}}}, headers=merge)
+    params = {"watch": "true", "resourceVersion": listed["metadata"]["resourceVersion"],
+              "labelSelector": "sel=yes", "timeoutSeconds": 10}
+    with api.stream("GET", base, params=params) as r:
+        event = WatchReader(r).next_non_bookmark()
+    assert event["type"] == "DELETED" and event["object"]["metadata"]["name"] == "gone-away"
