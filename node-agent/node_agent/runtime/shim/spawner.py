@@ -75,10 +75,21 @@ class _Warm:
         control, self.control = self.control, None
         return control
 
-    def discard(self) -> None:
-        if self.control is not None:
-            self.control.close()       # the warm shim sees EOF, kills its init and exits
-            self.control = None
+    def discard(self, wait: float = 0) -> None:
+        """The warm shim sees EOF, kills its init, removes its spare cgroup and exits;
+        with `wait`, until it has (its end of the socket closes last)."""
+        control, self.control = self.control, None
+        if control is None:
+            return
+        if wait:
+            try:
+                control.shutdown(socket.SHUT_WR)
+                control.settimeout(wait)
+                while control.recv(4096):
+                    pass
+            except OSError:
+                pass
+        control.close()
 
 
 def serve(sock_path: str, warm: bool = True, spare_cgroup: dict | None = None) -> None:
@@ -118,7 +129,7 @@ def serve(sock_path: str, warm: bool = True, spare_cgroup: dict | None = None) -
                     continue
                 _dispatch(conn, listener, pool)
     finally:
-        pool.discard()
+        pool.discard(wait=3)       # its spare cgroup is gone before the daemon cleans up
         try:
             os.unlink(sock_path)
         except OSError:
