@@ -267,11 +267,16 @@ class NodeProxy:
         return StreamingResponse(_relay(resp), resp.status_code, media_type=media)
 
     # ------------------------------------------------------------------ WebSockets
-    async def websocket(self, websocket: WebSocket, authenticate: Any) -> None:
+    async def websocket(self, websocket: WebSocket, authenticate: Any, authorize: Any = None) -> None:
         """exec, attach, portforward upgrades: check, connect to the agent, splice both ways."""
         try:
-            if authenticate(websocket.headers.get("authorization")) is None:
+            user = authenticate(websocket.headers.get("authorization"))
+            if user is None:
                 raise errors.unauthorized()
+            if authorize is not None:
+                allowed, reason = authorize(user, websocket.scope["path"])
+                if not allowed:
+                    raise errors.forbidden(reason or f'User "{user.name}" cannot create {websocket.scope["path"]}')
             namespace, name, sub = _pod_stream_path(websocket.scope["path"])
             base, path, query = await self.pod_target(namespace, name, sub, websocket.query_params)
         except errors.ApiError as exc:
@@ -368,9 +373,14 @@ def install(app: FastAPI, registry: Registry | None, config: ServerConfig) -> No
     proxy = NodeProxy(lambda: registry or server.registry, cert, key)
     subresources.NODE_AGENT_PROXY = proxy.handle
 
+    def authorize(user: Any, path: str) -> tuple[bool, str]:
+        from apiserver.auth import Attributes
+
+        return server.authorizer.authorize(Attributes(user, "create", path))
+
     async def ws_endpoint(websocket: WebSocket) -> None:
         try:
-            await proxy.websocket(websocket, server.authenticator.authenticate)
+            await proxy.websocket(websocket, server.authenticator.authenticate, authorize)
         except WebSocketDisconnect:
             pass
 

@@ -1,0 +1,65 @@
+"""The apiserver proxy's checks and the agent's log options, without any server."""
+
+import pytest
+
+from apiserver import node_proxy
+from ketch.api.errors import ApiError
+
+
+def _pod(containers=("app", "side"), annotations=None, node="n1", phase="Running", statuses=None):
+    return {"metadata": {"name": "p", "annotations": annotations or {}},
+            "spec": {"nodeName": node, "containers": [{"name": c} for c in containers]},
+            "status": {"phase": phase, "containerStatuses": statuses or []}}
+
+
+def test_default_container_is_the_annotation_or_the_first():
+    assert node_proxy.default_container(_pod()) == "app"
+    pod = _pod(annotations={"kubectl.kubernetes.io/default-container": "side"})
+    assert node_proxy.default_container(pod) == "side"
+    pod = _pod(annotations={"kubectl.kubernetes.io/default-container": "gone"})
+    assert node_proxy.default_container(pod) == "app"
+
+
+def _message(fn, *args, **kwargs) -> tuple[int, str]:
+    with pytest.raises(ApiError) as info:
+        fn(*args, **kwargs)
+    return info.value.code, info.value.message
+
+
+def test_check_pod_wording_matches_kubernetes():
+    running = [{"name": "app", "state": {"running": {}}}]
+    node_proxy.check_pod(_pod(statuses=running), "exec", "app")
+    assert _message(node_proxy.check_pod, _pod(), "log", "nope") == (400, "container nope is not valid for pod p")
+    assert _message(node_proxy.check_pod, _pod(node=""), "log", "app") == (
+        400, "pod p does not have a host assigned")
+    assert _message(node_proxy.check_pod, _pod(), "log", "app") == (
+        400, 'container "app" in pod "p" is waiting to start: ContainerCreating')
+    waiting = [{"name": "app", "state": {"waiting": {"reason": "ErrImagePull"}}}]
+    assert _message(node_proxy.check_pod, _pod(statuses=waiting), "exec", "app")[1].endswith(": ErrImagePull")
+    assert _message(node_proxy.check_pod, _pod(phase="Succeeded"), "exec", "app") == (
+        400, "cannot exec into a container in a completed pod; current phase is Succeeded")
+    done = [{"name": "app", "state": {"terminated": {"exitCode": 0}}}]
+    node_proxy.check_pod(_pod(statuses=done, phase="Succeeded"), "log", "app")  # logs of a finished container
+    crashing = [{"name": "app", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                 "lastState": {"terminated": {"exitCode": 1}}}]
+    node_proxy.check_pod(_pod(statuses=crashing), "log", "app")  # the last instance's log is there
+
+
+def test_node_address_prefers_internal_ip_and_the_reported_port():
+    node = {"metadata": {"name": "n1"}, "status": {
+        "addresses": [{"type": "Hostname", "address": "n1"}, {"type": "InternalIP", "address": "10.0.0.5"}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": 11250}}}}
+    assert node_proxy.node_address(node) == ("10.0.0.5", 11250)
+    assert node_proxy.node_address({"metadata": {"name": "n"}, "status": {
+        "addresses": [{"type": "InternalIP", "address": "10.0.0.6"}]}}) == ("10.0.0.6", 10250)
+    with pytest.raises(ApiError):
+        node_proxy.node_address({"metadata": {"name": "n"}, "status": {}})
+
+
+def test_nodes_proxy_paths():
+    assert node_proxy._nodes_proxy_rest("/api/v1/nodes/n1/proxy/stats/summary") == ("n1", "stats/summary")
+    assert node_proxy._nodes_proxy_rest("/api/v1/nodes/n1/proxy") is None  # the router serves this one
+    assert node_proxy._nodes_proxy_rest("/api/v1/nodes/n1/status") is None
+    assert node_proxy._pod_stream_path("/api/v1/namespaces/ns/pods/p/exec") == ("ns", "p", "exec")
+    with pytest.raises(ApiError):
+        node_proxy._pod_stream_path("/api/v1/namespaces/ns/pods/p/log")
