@@ -90,13 +90,28 @@ def put_busybox(layout: LabLayout, settings: LabSettings) -> None:
         list(pool.map(build, settings.node_names()))
 
 
-def _node_ready(node: dict) -> bool:
-    conditions = (node.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+def _heartbeat(node: dict) -> float | None:
+    """Seconds since the epoch of the Ready condition's lastHeartbeatTime, if it is True."""
+    from datetime import datetime
+
+    for c in (node.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready" and c.get("status") == "True":
+            stamp = str(c.get("lastHeartbeatTime") or "").replace("Z", "+00:00")
+            try:
+                return datetime.fromisoformat(stamp).timestamp()
+            except ValueError:
+                return 0.0
+    return None
 
 
-def wait_nodes_ready(layout: LabLayout, settings: LabSettings, timeout: float = 90.0) -> list[str]:
-    """Wait until every lab node is Ready; returns those that are not (empty on success)."""
+def wait_nodes_ready(layout: LabLayout, settings: LabSettings, restarted_since: dict[str, float],
+                     timeout: float = 90.0) -> list[str]:
+    """Wait until every lab node is Ready; returns those that are not (empty on success).
+
+    A node whose agent was (re)started now counts only with a heartbeat from
+    after that start: a Ready condition left over from before `ketch down` is
+    no proof of life.
+    """
     wanted = set(settings.node_names())
     deadline = time.monotonic() + timeout
     client = lab_client(layout, settings)
@@ -106,7 +121,11 @@ def wait_nodes_ready(layout: LabLayout, settings: LabSettings, timeout: float = 
                 items = client.get("/api/v1/nodes").get("items") or []
             except OSError:
                 items = []
-            ready = {n["metadata"]["name"] for n in items if _node_ready(n)}
+            ready = set()
+            for n in items:
+                name, beat = n["metadata"]["name"], _heartbeat(n)
+                if beat is not None and beat >= restarted_since.get(name, 0.0) - 1.0:
+                    ready.add(name)
             if wanted <= ready or time.monotonic() > deadline:
                 return sorted(wanted - ready)
             time.sleep(0.2)
@@ -166,9 +185,13 @@ def up(layout: LabLayout, settings: LabSettings, kubeconfig_path: str,
     results = start_stage([c for c in components if c.stage == 0])
     write_kubeconfig(layout, settings, layout.kubeconfig)
     put_busybox(layout, settings)
+    restarted: dict[str, float] = {}
     for stage in sorted({c.stage for c in components} - {0}):
-        results += start_stage([c for c in components if c.stage == stage])
-    not_ready = wait_nodes_ready(layout, settings)
+        stage_start = time.time()
+        stage_results = start_stage([c for c in components if c.stage == stage])
+        restarted.update({c.node: stage_start for c, _, started in stage_results if started and c.node})
+        results += stage_results
+    not_ready = wait_nodes_ready(layout, settings, restarted)
     if not_ready:
         raise LabError(f"node(s) {', '.join(not_ready)} not Ready: see `kubectl describe node {not_ready[0]}` "
                        f"and {layout.log_dir}/{not_ready[0]}-node-agent.log")
