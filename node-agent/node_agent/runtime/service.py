@@ -369,10 +369,17 @@ class Runtime:
                 await self._write_sandbox_files(sb)
 
     async def stop_sandbox(self, sandbox_id: str) -> None:
+        """CRI: stop every process of the sandbox (the caller already gave them their grace
+        period) and give back its network resources; the namespaces stay until removal."""
         rec = self.sandbox(sandbox_id)
-        for c in list(self.records.containers.values()):
-            if c.sandbox_id == rec.id and self._state(c.id) == "running":
-                await self.stop(c.id, 10)
+        running = [c.id for c in self.records.containers.values()
+                   if c.sandbox_id == rec.id and self._state(c.id) == "running"]
+        await asyncio.gather(*(self.stop(cid, 0) for cid in running))
+        if self.networks is not None and rec.network not in ("host", "none"):
+            ep = self.networks.endpoint(rec.id)
+            await asyncio.to_thread(self.networks.release, rec.id)
+            for net in {i.network for i in ep.interfaces} if ep else ():
+                await self._refresh_peer_hosts(net)
         rec.state = "notready"
         self.records.put_sandbox(rec)
 

@@ -215,3 +215,65 @@ def test_stats_from_the_cgroup(runtime_daemon) -> None:
     assert s.memory_limit_bytes == 64 << 20
     listed = runtime_daemon.client.runtime.ListContainerStats(pb.ListContainerStatsRequest())
     assert cid in [x.container_id for x in listed.stats]
+
+
+def test_pod_sandbox_shares_network_and_hostname_between_its_containers(runtime_daemon) -> None:
+    rt = runtime_daemon.client.runtime
+    sandbox_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=pb.PodSandboxConfig(
+        name="pod1", namespace="default", uid="u1", hostname="pod1-host", labels={"app": "demo"},
+        network="bridge"))).pod_sandbox_id
+    status_ = rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id)).status
+    assert status_.state == pb.SANDBOX_READY and status_.network.ip.startswith("10.213.10.")
+    assert status_.netns_path and os.path.exists(status_.netns_path)
+    ids = []
+    for name in ("a", "b"):
+        cfg = pb.ContainerConfig(name=f"pod1-{name}", image="busybox", command=[
+            "sh", "-c", "hostname; ip -o -4 addr show eth0 | awk '{print $4}'; sleep 1000"])
+        ids.append(rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sandbox_id, config=cfg)).container_id)
+        start(runtime_daemon, ids[-1])
+    deadline = time.monotonic() + 10
+    outs = []
+    while time.monotonic() < deadline:
+        outs = [b"".join(e.data for e in logs(runtime_daemon, c)) for c in ids]
+        if all(o.count(b"\n") >= 2 for o in outs):
+            break
+        time.sleep(0.1)
+    expected = f"pod1-host\n{status_.network.ip}/{status_.network.prefix_length}\n".encode()
+    assert outs == [expected, expected]
+    assert [s.id for s in rt.ListPodSandbox(pb.ListPodSandboxRequest(label_selector={"app": "demo"})).items] == [sandbox_id]
+    assert rt.ListPodSandbox(pb.ListPodSandboxRequest(label_selector={"app": "other"})).items == []
+    listed = rt.ListContainers(pb.ListContainersRequest(filter=pb.ContainerFilter(pod_sandbox_id=sandbox_id)))
+    assert sorted(c.id for c in listed.containers) == sorted(ids)
+    t0 = time.monotonic()
+    rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sandbox_id))
+    assert time.monotonic() - t0 < 5, "StopPodSandbox kills what is left, it does not wait out grace periods"
+    assert all(status(runtime_daemon, c).state == pb.CONTAINER_EXITED for c in ids)
+    stopped = rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id)).status
+    assert stopped.state == pb.SANDBOX_NOTREADY and stopped.network.ip == "", "the address is given back"
+    rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id))
+    assert rt.ListContainers(pb.ListContainersRequest(filter=pb.ContainerFilter(all=True))).containers == []
+    assert not os.path.exists(status_.netns_path)
+    with pytest.raises(grpc.RpcError) as err:
+        rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_sandbox_joining_a_namespace_the_caller_made(runtime_daemon, run_id: str) -> None:
+    """The cluster path: the node networking makes and wires the netns; the sandbox joins it."""
+    import subprocess
+
+    name = f"ketch{run_id}cj"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "netns", "exec", name, "ip", "link", "add", "ketchjoin0", "type", "veth", "peer", "name", "ketchjoin1"], check=True)
+        sid = runtime_daemon.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=pb.PodSandboxConfig(
+            name="joined", netns_path=f"/run/netns/{name}"))).pod_sandbox_id
+        cid = runtime_daemon.client.runtime.CreateContainer(pb.CreateContainerRequest(
+            pod_sandbox_id=sid, config=pb.ContainerConfig(image="busybox", command=["ip", "-o", "link"]))).container_id
+        start(runtime_daemon, cid)
+        wait(runtime_daemon, cid)
+        assert b"ketchjoin0" in b"".join(e.data for e in logs(runtime_daemon, cid))
+        runtime_daemon.client.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid))
+        assert os.path.exists(f"/run/netns/{name}"), "a joined namespace stays with its owner"
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=False)
