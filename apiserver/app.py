@@ -62,7 +62,7 @@ class ApiServer:
         from apiserver.registry.registry import Registry
         from apiserver.storage.etcd_store import EtcdStore
 
-        self.store = await EtcdStore.connect(self.config.etcd_servers)
+        self.store = await EtcdStore.connect(self.config.etcd_servers, retry_for=self.config.etcd_retry_seconds)
         self.registry = Registry(self.store, self.config.etcd_prefix,
                                  pod_grace_slack_seconds=self.config.pod_grace_slack_seconds,
                                  service_cidr=self.config.service_cluster_ip_range)

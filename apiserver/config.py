@@ -25,6 +25,7 @@ class ServerConfig:
     insecure_http: bool = False  # plain HTTP, for local debugging only
     pod_grace_slack_seconds: float = 5.0  # after a graceful pod deletion runs out, remove it this much later
     bookmark_interval_seconds: float = 10.0
+    etcd_retry_seconds: float = 20.0  # how long one request keeps retrying while etcd is unreachable
     embedded_etcd_client_port: int = 2379
     embedded_etcd_peer_port: int = 2380
 
@@ -47,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     p.add_argument("--embedded-etcd-client-port", type=int, default=2379,
                    help="client port of the local etcd started when --etcd-servers is absent")
     p.add_argument("--embedded-etcd-peer-port", type=int, default=2380)
+    p.add_argument("--etcd-retry-seconds", type=float, default=20.0,
+                   help="how long a request keeps retrying an unreachable etcd before answering 503")
     p.add_argument("--etcd-prefix", default="/registry", help="key prefix of every object in etcd")
     p.add_argument("--bind-address", default="127.0.0.1")
     p.add_argument("--secure-port", type=int, default=6443)
@@ -83,6 +86,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         insecure_http=a.insecure_http,
         bookmark_interval_seconds=a.watch_bookmark_interval,
         pod_grace_slack_seconds=a.pod_grace_slack,
+        etcd_retry_seconds=a.etcd_retry_seconds,
         embedded_etcd_client_port=a.embedded_etcd_client_port,
         embedded_etcd_peer_port=a.embedded_etcd_peer_port,
     )

@@ -145,7 +145,8 @@ def test_etcd_down_gives_5xx_status_and_recovers(etcd_factory, tmp_path) -> None
     from tests.fixtures.apiserver import ApiServerProcess
 
     member = etcd_factory.member()
-    server = ApiServerProcess(member.client_url, tmp_path, prefix="/registry")
+    server = ApiServerProcess(member.client_url, tmp_path, prefix="/registry",
+                              extra_args=["--etcd-retry-seconds", "2"])
     server.start()
     try:
         with server.client() as api:
