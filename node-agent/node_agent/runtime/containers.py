@@ -375,6 +375,9 @@ class ContainerManager:
                 c.exited.set()
             else:
                 self._watch(c)
+        # the daemon calls this at start: have the spawner (and its warm shim) ready
+        # before the first create rather than during it
+        await self.spawner.ensure_started()
 
     def _discard_incomplete(self, entry: Path, config: dict | None) -> None:
         if config:
