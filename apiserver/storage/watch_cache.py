@@ -106,6 +106,8 @@ class WatchCache:
     async def stop(self) -> None:
         """Stop the etcd watch; current watchers end (their iteration finishes)."""
         self._stopped = True
+        if self._marking is not None and not self._marking.done():
+            self._marking.cancel()
         if self._task is not None:
             self._task.cancel()
             try:
@@ -148,7 +150,8 @@ class WatchCache:
     async def wait_for_revision(self, revision: int, timeout: float = 5.0) -> None:
         """Return once the cache has applied revision (e.g. the apiserver's own write);
         TimeoutError if it does not within timeout. Works for revisions of other prefixes
-        too: after a short wait the cache writes its marker key and waits for that event."""
+        too: unless the cache is there already, it writes its marker key (one write shared
+        by concurrent waiters) and returns at the first event at or past the revision."""
         if self.revision >= revision:
             return
         if self._stopped:
@@ -157,8 +160,8 @@ class WatchCache:
         entry = (revision, fut)
         self._revision_waiters.append(entry)
         deadline = time.monotonic() + timeout
+        marked = 0  # the newest marker revision written on this wait's behalf
         try:
-            step = 0.01  # an own write on this prefix usually arrives well within this
             while not fut.done():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -166,11 +169,20 @@ class WatchCache:
                         f"watch cache for {self.prefix} did not reach revision {revision} "
                         f"within {timeout}s (at {self.revision})"
                     )
-                try:
-                    await asyncio.wait_for(asyncio.shield(fut), min(step, remaining))
-                except TimeoutError:
-                    self._ensure_mark()
-                    step = 1.0
+                if marked >= revision:
+                    await asyncio.wait({fut}, timeout=remaining)
+                    continue
+                if self._marking is None or self._marking.done():
+                    self._marking = asyncio.create_task(self.store.mark(self.prefix))
+                marking = self._marking
+                await asyncio.wait({fut, marking}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+                if marking.done() and not marking.cancelled():
+                    error = marking.exception()
+                    if error is None:
+                        marked = max(marked, marking.result())
+                    else:
+                        log.warning("watch cache marker write failed prefix=%s error=%s", self.prefix, error)
+                        await asyncio.sleep(min(0.1, max(remaining, 0)))
             fut.result()
         finally:
             if entry in self._revision_waiters:
@@ -182,16 +194,6 @@ class WatchCache:
         revision = await self.store.mark(self.prefix)
         await self.wait_for_revision(revision, timeout)
         return revision
-
-    def _ensure_mark(self) -> None:
-        if self._marking is None or self._marking.done():
-            self._marking = asyncio.create_task(self._mark())
-
-    async def _mark(self) -> None:
-        try:
-            await self.store.mark(self.prefix)
-        except StorageError as e:
-            log.warning("watch cache marker write failed prefix=%s error=%s", self.prefix, e)
 
     # -- watch ------------------------------------------------------------------------------
 
