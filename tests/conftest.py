@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.etcd",
     "tests.fixtures.apiserver",
     "tests.fixtures.runtime",
+    "tests.fixtures.lab",
 ]
 
 #: Short and unique per test run: kernel objects made by tests carry it after a

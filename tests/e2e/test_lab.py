@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.fixtures.etcd import free_port
+from tests.fixtures.lab import make_lab, tear_down
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,10 +30,11 @@ def processes_mentioning(text: str) -> list[int]:
 
 
 @pytest.fixture
-def lab(tmp_path):
-    state = tmp_path / "state"
-    kubeconfig = tmp_path / "home" / ".kube" / "config"
-    kubeconfig.parent.mkdir(parents=True)
+def control_plane_lab(run_id, tmp_path):
+    """A lab without nodes (`ketch up --nodes 0`): the control plane only, on its own bridge."""
+    the_lab = make_lab(run_id, tmp_path, index=1, nodes=0)
+    kubeconfig = the_lab.kubeconfig
+    kubeconfig.parent.mkdir(parents=True, exist_ok=True)
     # a kubeconfig the user already has: ketch up must keep it
     kubeconfig.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "other",
@@ -42,39 +42,34 @@ def lab(tmp_path):
         "users": [{"name": "other", "user": {"token": "x"}}],
         "contexts": [{"name": "other", "context": {"cluster": "other", "user": "other"}}],
     }))
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "XDG_CACHE_HOME": str(tmp_path / "cache"),
-           "PYTHONPATH": str(REPO_ROOT)}
-    ports = [str(free_port()) for _ in range(3)]
+    state = the_lab.state_dir
 
     def ketch(*args: str, ok: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "ketch.cli.main", *args], capture_output=True,
-                              text=True, env=env, input=stdin, timeout=120, cwd=str(REPO_ROOT))
+        proc = the_lab.ketch(*args, stdin=stdin)
         if ok:
             assert proc.returncode == 0, f"ketch {args}: {proc.stdout}{proc.stderr}"
         return proc
 
-    def up() -> subprocess.CompletedProcess:
-        return ketch("up", "--state-dir", str(state), "--apiserver-port", ports[0],
-                     "--etcd-client-port", ports[1], "--etcd-peer-port", ports[2])
-
     def kubectl(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["kubectl", "--cache-dir", str(tmp_path / "kubectl-cache"), *args],
-                              capture_output=True, text=True, env=env, timeout=60)
+        return the_lab.kubectl(*args)
 
     try:
-        yield ketch, up, kubectl, state, kubeconfig
+        yield ketch, the_lab.up, kubectl, state, kubeconfig, the_lab
     finally:
-        ketch("down", "--state-dir", str(state), ok=False)
+        tear_down(the_lab)
 
 
-def test_up_get_down_up_keeps_state(lab):
-    ketch, up, kubectl, state, kubeconfig = lab
+def test_up_get_down_up_keeps_state(control_plane_lab):
+    ketch, up, kubectl, state, kubeconfig, the_lab = control_plane_lab
     first = up()
-    assert "Ketch is up." in first.stdout
+    assert f"Ketch lab '{the_lab.name}' is up" in first.stdout
     config = yaml.safe_load(kubeconfig.read_text())
-    assert config["current-context"] == "ketch"
-    assert {c["name"] for c in config["contexts"]} == {"other", "ketch"}
-    assert {u["name"] for u in config["users"]} == {"other", "ketch-admin"}
+    context = f"ketch-{the_lab.name}"
+    assert config["current-context"] == context
+    assert {c["name"] for c in config["contexts"]} == {"other", context}
+    assert {u["name"] for u in config["users"]} == {"other", f"{context}-admin"}
+    server = next(c["cluster"]["server"] for c in config["clusters"] if c["name"] == context)
+    assert server == f"https://{the_lab.subnet.rsplit('.', 1)[0]}.1:{the_lab.ports[0]}"
 
     names = ketch("get", "ns", "-o", "name").stdout.split()
     assert {"namespace/default", "namespace/kube-system", "namespace/kube-public"} <= set(names)
@@ -84,28 +79,29 @@ def test_up_get_down_up_keeps_state(lab):
         assert real.stdout.splitlines()[0].split()[:2] == ["NAME", "STATUS"]
         assert "kube-system" in real.stdout
 
-    assert "already running" in up().stdout  # idempotent
+    assert "already running and healthy" in up().stdout  # idempotent
     ketch("create", "-f", "-", stdin="apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: survivor\n"
                                      "data:\n  k: v\n")
     pid = int((state / "run" / "apiserver.pid").read_text().split()[0])
     etcd_pids = processes_mentioning(str(state / "apiserver" / "etcd"))
     assert etcd_pids, "the apiserver's embedded etcd should run with its data in the state dir"
 
-    down = ketch("down", "--state-dir", str(state))
-    assert "Stopped apiserver." in down.stdout
+    down = ketch("down", *the_lab.lab_flags())
+    assert "Stopped scheduler, controller-manager, apiserver." in down.stdout
     for gone in (pid, *etcd_pids):
         assert not os.path.exists(f"/proc/{gone}") or " Z " in open(f"/proc/{gone}/stat").read()
     assert processes_mentioning(str(state)) == []
-    assert "not running" in ketch("down", "--state-dir", str(state)).stdout
+    assert the_lab.leftovers() == []
+    assert "not running" in ketch("down", *the_lab.lab_flags()).stdout
 
     up()
     kept = ketch("get", "cm", "survivor", "-o", "jsonpath={.data.k}")
     assert kept.stdout == "v"
 
 
-def test_readme_flow_ketch_kubectl_and_python_client(lab, tmp_path):
+def test_readme_flow_ketch_kubectl_and_python_client(control_plane_lab, tmp_path):
     """The README's first steps after `ketch up`: ketch apply, kubectl get/apply/delete, the Python client."""
-    ketch, up, kubectl, _state, kubeconfig = lab
+    ketch, up, kubectl, _state, kubeconfig, _lab = control_plane_lab
     up()
     example = REPO_ROOT / "deploy" / "examples" / "web.yaml"
     assert len(ketch("apply", "-f", str(example)).stdout.splitlines()) == 3
