@@ -992,8 +992,10 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
         waiter = asyncio.create_task(self.rt.containers.wait(rec.id))
         waiter.add_done_callback(lambda _t: done.set())
         try:
-            async for stream, data in tail_log(rec.log_path, done, from_start=from_start):
-                yield pb.StreamResponse(stream=pb.STDERR if stream == "stderr" else pb.STDOUT, data=data)
+            async for entry in log_entries(rec.log_path, tail=-1 if from_start else 0, follow=True,
+                                           finished=done.is_set):
+                yield pb.StreamResponse(stream=pb.STDERR if entry.stream == "stderr" else pb.STDOUT,
+                                        data=entry.render(False))
             st = await waiter
             yield pb.StreamResponse(exited=True, exit_code=st.exit_code or 0, reason=st.reason or "")
         finally:
@@ -1031,68 +1033,75 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
 
     @streaming
     async def ReadLogs(self, request, context):
-        from node_agent.runtime import logs
-
         rec = self.rt.container(request.container_id)
         cid = rec.id
-        entries = await asyncio.to_thread(
-            lambda: list(logs.read_entries(rec.log_path, since_ns=request.since or None)))
-        for entry in logs.tail_entries(entries, request.tail if request.tail else -1):
-            yield _log_pb(entry)
-        if not request.follow:
-            return
-        async for entry in _follow_entries(rec.log_path, lambda: self.rt._state(cid) == "running"):
+        async for entry in log_entries(rec.log_path, tail=request.tail if request.HasField("tail") else -1,
+                                       since_ns=request.since, follow=request.follow,
+                                       finished=lambda: self.rt._state(cid) != "running", poll=0.02):
             yield _log_pb(entry)
 
 
-async def tail_log(path: str, done: asyncio.Event, *, from_start: bool,
-                   poll: float = 0.005) -> AsyncIterator[tuple[str, bytes]]:
-    """(stream, bytes) of a CRI log as it grows, until `done` is set and the file is drained.
+async def log_entries(path: str, *, tail: int = -1, since_ns: int = 0, follow: bool = False,
+                      finished=lambda: True, poll: float = 0.005) -> AsyncIterator:
+    """LogEntry items of a CRI log: the last `tail` lines (-1: all) since `since_ns`, then,
+    with `follow`, new ones as they are written until `finished()` and the file is drained.
 
-    Opens the file before reading anything (so no line slips between a first
-    read and the follow) and follows it across a size rotation.
+    The live file is opened before anything is read and then read on from where the
+    first read stopped, so no line slips between the backlog and the follow; a size
+    rotation (the live file replaced) is followed too.
     """
     from node_agent.runtime import logs
 
-    f = None
-    inode = None
-    pending = b""
-    delay = poll
+    def open_live():
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            return None, None
+        return f, os.fstat(f.fileno()).st_ino
+
+    def parse(data: bytes, pending: bytes) -> tuple[list, bytes]:
+        *lines, pending = (pending + data).split(b"\n")
+        return [e for e in (logs.parse_line(raw) for raw in lines) if e is not None], pending
+
+    f, inode = open_live()
     try:
+        backlog = []
+        for name in logs.log_files(path)[:-1] if f is not None else logs.log_files(path):
+            backlog += await asyncio.to_thread(lambda n=name: list(logs.read_entries(n)))
+        pending = b""
+        if f is not None:
+            fresh, pending = parse(await asyncio.to_thread(f.read), pending)
+            backlog += fresh
+        if since_ns:
+            backlog = [e for e in backlog if e.time_ns >= since_ns]
+        for entry in logs.tail_entries(backlog, tail):
+            yield entry
+        if not follow:
+            return
+        delay = poll
         while True:
+            done = finished()  # read once more after the end is known
             if f is None:
-                try:
-                    f = open(path, "rb")
-                    inode = os.fstat(f.fileno()).st_ino
-                    if not from_start:
-                        f.seek(0, os.SEEK_END)
-                except FileNotFoundError:
-                    f = None
-            finished = done.is_set()  # read once more after the exit is known
+                f, inode = open_live()
             chunk = f.read() if f is not None else b""
             if chunk:
                 delay = poll
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for raw in lines:
-                    entry = logs.parse_line(raw)
-                    if entry is not None:
-                        yield entry.stream, entry.render(False)
+                fresh, pending = parse(chunk, pending)
+                for entry in fresh:
+                    yield entry
                 continue
             try:
                 current = os.stat(path).st_ino
             except FileNotFoundError:
                 current = inode
-            if f is not None and current != inode:
+            if f is not None and current != inode:  # rotated: the old file is drained, take the new
                 f.close()
-                f, pending, from_start = None, b"", True
+                f, pending = None, b""
                 continue
-            if finished:
+            if done:
                 return
-            try:
-                await asyncio.wait_for(done.wait(), delay)
-            except TimeoutError:
-                delay = min(delay * 2, 0.1)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
     finally:
         if f is not None:
             f.close()
@@ -1101,18 +1110,6 @@ async def tail_log(path: str, done: asyncio.Event, *, from_start: bool,
 def _log_pb(entry) -> pb.LogEntry:
     return pb.LogEntry(timestamp=entry.time_ns, stream=pb.STDERR if entry.stream == "stderr" else pb.STDOUT,
                        data=entry.content if entry.partial else entry.content + b"\n", partial=entry.partial)
-
-
-async def _follow_entries(path: str, is_running) -> AsyncIterator:
-    """New log entries after the current end of the file, until the container stops."""
-    from node_agent.runtime import logs
-
-    async for _stream, raw in logs.follow_logs(path, tail=0, follow=True, timestamps=True,
-                                              is_running=is_running, poll_interval=0.05):
-        ts, _, rest = raw.partition(b" ")
-        entry = logs.LogEntry(ts.decode(), _stream, not rest.endswith(b"\n"),
-                              rest[:-1] if rest.endswith(b"\n") else rest)
-        yield entry
 
 
 def _exec_options(start: pb.ExecStart) -> dict:

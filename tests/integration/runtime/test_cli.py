@@ -263,6 +263,7 @@ def test_logs_follow_streams_until_exit_and_start_attach(runtime_daemon) -> None
     assert r.stdout == b"m1\nm2\nm3\n"
     assert runtime_daemon.cli("wait", cid).stdout == b"2\n"
     assert runtime_daemon.cli("logs", "--tail", "1", cid).stdout == b"m3\n"
+    assert runtime_daemon.cli("logs", "--tail", "0", cid).stdout == b""
 
 
 def test_stats_no_stream(runtime_daemon) -> None:
