@@ -20,6 +20,10 @@ COMMANDS: dict[str, str] = {
     "label": "label",
     "annotate": "annotate",
     "scale": "scale",
+    "logs": "logs",
+    "exec": "exec",
+    "port-forward": "port_forward",
+    "top": "top",
     "api-resources": "api_resources",
     "version": "version",
     "config": "config",
@@ -39,6 +43,12 @@ Basic commands:
   label          Update the labels on a resource
   annotate       Update the annotations on a resource
   scale          Set a new size for a deployment or replica set
+
+Troubleshooting commands:
+  logs           Print the logs for a container in a pod (-f to follow)
+  exec           Execute a command in a container (-it for a shell)
+  port-forward   Forward local ports (127.0.0.1) to a pod
+  top            Display CPU and memory usage of pods or nodes
 
 Cluster and configuration:
   up             Start a local Ketch (etcd + apiserver) and point your kubeconfig at it
