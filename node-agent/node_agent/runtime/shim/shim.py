@@ -223,12 +223,13 @@ class Shim:
 
         def readable() -> None:
             try:
-                chunk = os.read(fd, 1)     # byte by byte: what follows the line is the start's
+                # nothing follows the ready line until we release the start: a block read is safe
+                chunk = os.read(fd, 4096)
             except BlockingIOError:
                 return
             if chunk:
                 data.extend(chunk)
-                if chunk != b"\n":
+                if not data.endswith(b"\n"):
                     return
             loop.remove_reader(fd)
             if not done.done():
@@ -238,7 +239,7 @@ class Shim:
         await done
         if not data.strip():
             return {}
-        return json.loads(bytes(data).decode())
+        return json.loads(bytes(data).decode().splitlines()[0])
 
     def _save(self) -> None:
         write_json_atomic(os.path.join(self.state_dir, STATE_FILE), self.state)
