@@ -47,7 +47,10 @@ async def test_daemon_death_leaves_containers_and_recover_readopts(manager, root
         daemon.wait()
 
     assert os.path.exists(f"/proc/{pids['ketchlong']}")      # the container outlived its daemon
-    time.sleep(1.5)                                           # the short one exits while no daemon runs
+    deadline = time.monotonic() + 15                          # the short one exits while no daemon runs
+    while os.path.exists(f"/proc/{pids['ketchshort']}") and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)                                  # its shim records the exit
 
     await manager.recover()
     statuses = {s.id: s for s in manager.list()}
