@@ -59,6 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--network-prefix", type=int, default=24, help="prefix length of user network subnets")
     p.add_argument("--link-prefix", default="ketch", help="prefix of bridge and veth names (≤ 10 chars)")
     p.add_argument("--nft-table", default="ketch_runtime", help="the nftables table the daemon owns")
+    p.add_argument("--log-max-size", type=int, default=10 * 1024 * 1024,
+                   help="rotate a container's log file at this size (bytes)")
+    p.add_argument("--log-max-files", type=int, default=5, help="log files kept per container, live one included")
     p.add_argument("--log-level", default="info")
     return p.parse_args(argv)
 
@@ -120,7 +123,8 @@ async def serve(args: argparse.Namespace) -> None:
     pidfile.acquire()
 
     images = ImageStore(root / "images")
-    containers = ContainerManager(root, run_root, args.cgroup_parent)
+    containers = ContainerManager(root, run_root, args.cgroup_parent, log_max_size=args.log_max_size,
+                                  log_max_files=args.log_max_files)
     networks = None
     if args.network == "bridge":
         networks = Networks(root / "network", link_prefix=args.link_prefix,

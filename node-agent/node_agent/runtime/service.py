@@ -1037,7 +1037,8 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
         cid = rec.id
         async for entry in log_entries(rec.log_path, tail=request.tail if request.HasField("tail") else -1,
                                        since_ns=request.since, follow=request.follow,
-                                       finished=lambda: self.rt._state(cid) != "running", poll=0.02):
+                                       finished=lambda: self.rt._state(cid) in ("exited", "unknown"),
+                                       poll=0.02):
             yield _log_pb(entry)
 
 

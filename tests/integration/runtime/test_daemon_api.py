@@ -277,3 +277,29 @@ def test_sandbox_joining_a_namespace_the_caller_made(runtime_daemon, run_id: str
         assert os.path.exists(f"/run/netns/{name}"), "a joined namespace stays with its owner"
     finally:
         subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+def test_logs_read_across_size_rotation_complete_and_in_order(run_id, busybox_store_template) -> None:
+    import shutil
+
+    from tests.fixtures.runtime import make_runtime_daemon
+
+    daemon = make_runtime_daemon(run_id, busybox_store_template)
+    daemon.extra_args = ["--log-max-size", "4096", "--log-max-files", "50"]
+    try:
+        daemon.start()
+        cid = create(daemon, command=["sh", "-c", "i=1; while [ $i -le 400 ]; do echo line-$i; "
+                                                  "i=$((i+1)); [ $((i % 50)) = 0 ] && sleep 0.05; done"])
+        follower = daemon.client.runtime.ReadLogs(pb.ReadLogsRequest(container_id=cid, follow=True, tail=0),
+                                                  timeout=60)
+        start(daemon, cid)
+        followed = [e.data for e in follower]
+        wait(daemon, cid)
+        expected = [f"line-{i}\n".encode() for i in range(1, 401)]
+        assert followed == expected, "follow sees every line across rotations"
+        assert [e.data for e in logs(daemon, cid)] == expected
+        rotated = list(Path(status(daemon, cid).log_path).parent.glob("container.log.*"))
+        assert len(rotated) >= 2, "the log was rotated"
+    finally:
+        daemon.teardown()
+        shutil.rmtree(daemon.root.parent, ignore_errors=True)
