@@ -112,9 +112,10 @@ class StaticSource:
 
 class Lab:
     def __init__(self, run_id: str, work: Path, *, nodes: int = 3, pods_per_node: int = 2,
-                 tag: str = "", node_prefix: str = "node") -> None:
+                 tag: str = "", node_prefix: str = "node", pod_mtu: int | None = None) -> None:
         self.rid = run_id + tag
         self.node_prefix = node_prefix
+        self.pod_mtu = pod_mtu  # None: the runtime's default (1500), as bridge.attach gives today
         self.work = work
         self.lab_ns = f"ketch{run_id}L"
         self.lab_bridge = f"k{run_id}lab"
@@ -167,7 +168,7 @@ class Lab:
                 self._add_ns(pod.netns)
                 netns.run_in(node.path, bridge.attach, POD_BRIDGE, pod.path,
                              host_ifname=bridge.veth_name("ketch", "v"), address=pod.ip,
-                             prefix_length=24, gateway=node.gateway)
+                             prefix_length=24, gateway=node.gateway, mtu=self.pod_mtu)
                 node.pods.append(pod)
             netns.run_in(node.path, hairpin.ensure_hairpin, POD_BRIDGE)  # as ClusterNetwork does
             self.nodes.append(node)
