@@ -32,6 +32,7 @@ class Sandbox:
     netns: str | None = None            # the named netns joined, if any
     created_at: int = 0
     labels: dict = field(default_factory=dict)
+    published_as: str | None = None     # also /run/netns/<name>, for `ip netns exec`
 
     @property
     def netns_path(self) -> str:
@@ -54,7 +55,12 @@ class SandboxManager:
         return self.root / sandbox_id
 
     async def create(self, id: str, hostname: str = "", *, netns: str | None = None,
-                     labels: dict | None = None) -> Sandbox:
+                     labels: dict | None = None, publish_as: str | None = None) -> Sandbox:
+        """New uts/ipc namespaces and a new network namespace, or `netns` joined (a name
+        under /run/netns or a path). `publish_as` also binds the new network namespace
+        at /run/netns/<name>, so `ip netns exec <name> …` works."""
+        if publish_as and (netns or "/" in publish_as or not publish_as.startswith("ketch")):
+            raise SandboxError("publish_as needs a new network namespace and a 'ketch…' name without '/'")
         directory = self._dir(id)
         ns_dir = directory / "ns"
         try:
@@ -80,12 +86,21 @@ class SandboxManager:
             await asyncio.to_thread(self._cleanup, directory)
             raise SandboxError(f"sandbox {id}: {reply['error']}")
         sandbox = Sandbox(id=id, hostname=hostname or id[:12], namespaces=namespaces, netns=netns,
-                          created_at=time.time_ns(), labels=dict(labels or {}))
+                          created_at=time.time_ns(), labels=dict(labels or {}), published_as=publish_as)
+        if publish_as:
+            try:
+                await asyncio.to_thread(_publish, namespaces["net"], publish_as)
+            except OSError as e:
+                await asyncio.to_thread(self._cleanup, directory)
+                raise SandboxError(f"sandbox {id}: cannot publish its netns as {publish_as}: {e}") from None
         write_json_atomic(str(directory / "sandbox.json"), asdict(sandbox))
         return sandbox
 
     @staticmethod
     def _cleanup(directory: Path) -> None:
+        info = read_json(str(directory / "sandbox.json")) or {}
+        if info.get("published_as"):
+            _unpublish(info["published_as"])
         ns_dir = directory / "ns"
         if ns_dir.is_dir():
             for name in os.listdir(ns_dir):
@@ -119,3 +134,28 @@ class SandboxManager:
     async def close(self) -> None:
         if self._own_spawner:
             await self.spawner.close()
+
+
+def _publish(source: str, name: str) -> None:
+    """Bind the namespace file where `ip netns` looks for it."""
+    os.makedirs(NETNS_DIR, exist_ok=True)
+    target = os.path.join(NETNS_DIR, name)
+    fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o444)
+    os.close(fd)
+    try:
+        sc.mount(source, target, None, sc.MS_BIND)
+    except OSError:
+        os.unlink(target)
+        raise
+
+
+def _unpublish(name: str) -> None:
+    target = os.path.join(NETNS_DIR, name)
+    try:
+        sc.umount2(target, sc.MNT_DETACH)
+    except OSError:
+        pass
+    try:
+        os.unlink(target)
+    except FileNotFoundError:
+        pass

@@ -74,3 +74,16 @@ async def test_host_network_sandbox(manager, sandboxes, rootfs):
     assert out[0] == f"net:[{os.stat('/proc/self/ns/net').st_ino}]"
     assert out[1] == "hostnet"
     assert int(out[2]) == len(os.listdir("/sys/class/net"))
+
+
+async def test_sandbox_netns_published_for_ip_netns(manager, sandboxes, run_id):
+    name = f"ketch{run_id}pub"
+    sb = await sandboxes.create("ketchsb" + uuid.uuid4().hex[:6], hostname="pub", publish_as=name)
+    try:
+        assert os.stat(f"/run/netns/{name}").st_ino == os.stat(sb.namespaces["net"]).st_ino
+        out = subprocess.run(["ip", "netns", "exec", name, "ip", "-o", "link"], capture_output=True, text=True,
+                             check=True).stdout
+        assert [line.split(":")[1].strip() for line in out.splitlines()] == ["lo"]
+    finally:
+        await sandboxes.remove(sb.id)
+    assert not os.path.exists(f"/run/netns/{name}")
