@@ -130,25 +130,38 @@ class ClusterNetwork:
         """Run until cancelled (informers, overlay, proxy, DNS); clean up if asked."""
         informers = [asyncio.create_task(i.run(), name=f"informer-{i.info.plural}")
                      for i in (self.nodes, self.services, self.endpoints)]
+        dns_started = asyncio.Event()
         try:
-            if self.dns is not None:
+            await asyncio.gather(*(i.wait_synced() for i in (self.nodes, self.services, self.endpoints)))
+            self.overlay._mark()
+            self.proxy._mark()
+            await asyncio.gather(self.overlay.loop(), self.proxy.loop(), self.keep_hairpin(),
+                                 self.start_dns(dns_started))
+        finally:
+            for task in informers:
+                task.cancel()
+            await asyncio.gather(*informers, return_exceptions=True)
+            if self.dns is not None and dns_started.is_set():
+                await self.dns.close()
+            if self.cleanup:
+                await self.remove()
+
+    async def start_dns(self, started: asyncio.Event, retry: float = 2.0) -> None:
+        """Bind the DNS server, retrying while its address is not there yet (the bridge comes later)."""
+        if self.dns is None:
+            return
+        while True:
+            try:
                 sockets = None
                 if self.netns:  # bind where the pods can reach it
                     sockets = await asyncio.to_thread(netns.run_in, netns.netns_path(self.netns),
                                                       bind_sockets, self.dns.host, self.dns.port)
                 await self.dns.start(sockets)
-            await asyncio.gather(*(i.wait_synced() for i in (self.nodes, self.services, self.endpoints)))
-            self.overlay._mark()
-            self.proxy._mark()
-            await asyncio.gather(self.overlay.loop(), self.proxy.loop(), self.keep_hairpin())
-        finally:
-            for task in informers:
-                task.cancel()
-            await asyncio.gather(*informers, return_exceptions=True)
-            if self.dns is not None:
-                await self.dns.close()
-            if self.cleanup:
-                await self.remove()
+                started.set()
+                return
+            except OSError as exc:
+                log.warning("cluster DNS cannot listen on %s:%d yet: %s", self.dns.host, self.dns.port, exc)
+                await asyncio.sleep(retry)
 
     async def keep_hairpin(self) -> None:
         """New pods get new bridge ports: put each in hairpin mode soon after it appears."""

@@ -348,6 +348,7 @@ class Overlay:
                 await self.reconcile()
             except Exception as exc:  # keep reconciling: the next event or resync retries
                 log.error("overlay reconcile failed: %r", exc)
+                self.mac = ""  # set the device up again on the next pass (it may have been removed)
                 await asyncio.sleep(1.0)
                 self._dirty.set()
 

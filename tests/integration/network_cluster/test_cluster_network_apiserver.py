@@ -83,7 +83,8 @@ async def test_cluster_network_follows_nodes_services_and_endpoints(api_lab) -> 
         assert node2["metadata"]["annotations"][overlay.PUBLIC_IP_ANNOTATION] == n2.ip
 
         async def routed() -> bool:
-            return n2.pod_cidr in sh("ip", "-n", n1.netns, "route", "show", "dev", overlay.DEFAULT_DEVICE).stdout
+            return n2.pod_cidr in sh("ip", "-n", n1.netns, "route", "show", "dev", overlay.DEFAULT_DEVICE,
+                                     check=False).stdout
 
         assert await eventually(routed)
         for node in lab.nodes:
@@ -122,6 +123,13 @@ async def test_cluster_network_follows_nodes_services_and_endpoints(api_lab) -> 
         missing = await asyncio.to_thread(netns.run_in, b.path, _query, n2.gateway,
                                           f"nope-{lab.rid}.default.svc.cluster.local")
         assert missing.header.rcode == RCODE.NXDOMAIN
+
+        # what someone removes behind the agent's back comes back (level-triggered, periodic checks)
+        sh("ip", "-n", n1.netns, "link", "del", overlay.DEFAULT_DEVICE)
+        sh(*lab.nft(n1), "delete", "table", "ip", "ketch_services")
+        assert await eventually(routed)
+        assert await eventually(programmed)
+        assert await asyncio.to_thread(lab.connect, a.netns, b.ip, port) == f"{b.name} {a.ip}"
 
         # deleting it removes its rules everywhere
         await client.delete(SERVICES, svc_name, namespace="default")
