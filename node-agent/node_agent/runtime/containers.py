@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import signal as signal_module
@@ -26,6 +27,9 @@ from .linux.unixpath import short_path
 from .shim import protocol
 from .shim.spawner import SpawnerClient
 from .shim.state import CONFIG_FILE, SOCKET_FILE, STATE_FILE, read_json, write_json_atomic
+
+
+log = logging.getLogger("ketch.runtime.containers")
 
 
 class ProcessIO:
@@ -272,6 +276,8 @@ class ContainerManager:
             return
         c.exited.set()
         st = c.state
+        log.info("container exited", extra={"container_id": c.id, "exit_code": st.get("exit_code"),
+                                             "reason": st.get("reason"), "message": st.get("message", "")})
         self._emit(c.id, "exited", exit_code=st.get("exit_code"), reason=st.get("reason"))
         if st.get("reason") == "OOMKilled":
             self._emit(c.id, "oom")
@@ -306,6 +312,7 @@ class ContainerManager:
     def _shim_lost(self, c: _Container) -> None:
         """The shim is gone without recording an exit: its container died with it
         (parent-death signal), so it is reported exited."""
+        log.warning("container shim vanished", extra={"container_id": c.id, "shim_pid": c.state.get("shim_pid")})
         st = c.state
         st.update(state="exited", exit_code=st.get("exit_code") if st.get("exit_code") is not None else 255,
                   reason="Error", message="the container's shim exited unexpectedly",
@@ -375,6 +382,9 @@ class ContainerManager:
                 c.exited.set()
             else:
                 self._watch(c)
+        log.info("containers recovered", extra={
+            "running": sum(1 for c in self._containers.values() if c.state.get("state") == "running"),
+            "total": len(self._containers), "cgroups": f"v{self.layout.version}"})
         # the daemon calls this at start: have the spawner (and its warm shim) ready
         # before the first create rather than during it
         await self.spawner.ensure_started()
@@ -431,6 +441,7 @@ class ContainerManager:
         c = _Container(id=spec.id, state_dir=str(state_dir), config=config, state=reply["state"])
         self._containers[spec.id] = c
         self._watch(c)
+        log.info("container created", extra={"container_id": spec.id, "name": spec.name, "pid": c.state.get("pid")})
         self._emit(spec.id, "created")
         return spec.id
 
@@ -443,6 +454,7 @@ class ContainerManager:
             raise
         if reply.get("error"):
             self._refresh(c)
+            log.info("container failed to start", extra={"container_id": container_id, "error": reply["error"]})
             raise ContainerError(f"starting container {container_id}: {reply['error']}")
         if c.state.get("state") != "exited":
             c.state = reply["state"]
@@ -507,6 +519,7 @@ class ContainerManager:
 
         await asyncio.to_thread(cleanup)
         self._containers.pop(container_id, None)
+        log.info("container removed", extra={"container_id": container_id})
         self._emit(container_id, "removed")
 
     def status(self, container_id: str) -> ContainerStatus:

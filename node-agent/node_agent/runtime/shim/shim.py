@@ -252,7 +252,6 @@ class Shim:
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.exited = loop.create_future()
-        self.started = asyncio.Event()
         self.start_lock = asyncio.Lock()
         log_cfg = self.cfg.get("log") or {}
         self.log = logs.CriLogWriter(self.spec["log_path"], max_size=log_cfg.get("max_size", logs.DEFAULT_MAX_SIZE),
