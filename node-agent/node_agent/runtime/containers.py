@@ -28,7 +28,6 @@ from .shim import protocol
 from .shim.spawner import SpawnerClient
 from .shim.state import CONFIG_FILE, SOCKET_FILE, STATE_FILE, read_json, write_json_atomic
 
-
 log = logging.getLogger("ketch.runtime.containers")
 
 
