@@ -34,6 +34,14 @@ def log_text(status) -> str:
     return b"".join(e.render() for e in read_entries(status.log_path)).decode()
 
 
+async def wait_for_output(manager, container_id: str, text: str, timeout: float = 20) -> None:
+    """Until the container has printed `text` (e.g. that its signal traps are set)."""
+    deadline = time.monotonic() + timeout
+    while text not in log_text(manager.status(container_id)):
+        assert time.monotonic() < deadline, f"container never printed {text!r}"
+        await asyncio.sleep(0.02)
+
+
 async def test_memory_limit_oom_kills(manager, rootfs):
     events = []
 
@@ -66,9 +74,7 @@ async def test_pid_limit_holds_against_a_fork_bomb(manager, rootfs):
     # the inner shell gives up at the first failed fork; the outer one reports and stays (exec: no fork)
     script = "sh -c 'for i in $(seq 100); do sleep 30 & done' 2>/dev/null; echo forked; exec sleep 30"
     cid_ = await started(manager, rootfs, ["sh", "-c", script], resources=Resources(pids_limit=20))
-    deadline = time.monotonic() + 10
-    while "forked" not in log_text(manager.status(cid_)) and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
+    await wait_for_output(manager, cid_, "forked")
     pids = manager.stats(cid_)["pids"]
     assert 1 < pids <= 20
     # the host can still fork
@@ -82,9 +88,12 @@ async def test_pid_limit_holds_against_a_fork_bomb(manager, rootfs):
 
 
 async def test_stop_sends_sigterm_then_sigkill(manager, rootfs):
-    polite = await started(manager, rootfs, ["sh", "-c", "trap 'echo got TERM; exit 3' TERM; while :; do sleep 0.1; done"])
-    stubborn = await started(manager, rootfs, ["sh", "-c", "trap 'echo ignoring TERM' TERM; while :; do sleep 0.1; done"])
-    await asyncio.sleep(0.3)     # let the shells install their traps
+    polite = await started(manager, rootfs, ["sh", "-c", "trap 'echo got TERM; exit 3' TERM; echo trapped; "
+                                                         "while :; do sleep 0.1; done"])
+    stubborn = await started(manager, rootfs, ["sh", "-c", "trap 'echo ignoring TERM' TERM; echo trapped; "
+                                                           "while :; do sleep 0.1; done"])
+    await wait_for_output(manager, polite, "trapped")
+    await wait_for_output(manager, stubborn, "trapped")
     t0 = time.monotonic()
     await manager.stop(polite, timeout=10)
     assert time.monotonic() - t0 < 5
@@ -198,8 +207,8 @@ async def test_cpu_and_memory_limits_reach_the_cgroup(manager, rootfs):
 
 
 async def test_kill_with_a_signal_name_and_stdin_once(manager, rootfs):
-    cid_ = await started(manager, rootfs, ["sh", "-c", "trap 'exit 42' USR1; while :; do sleep 0.1; done"])
-    await asyncio.sleep(0.3)
+    cid_ = await started(manager, rootfs, ["sh", "-c", "trap 'exit 42' USR1; echo trapped; while :; do sleep 0.1; done"])
+    await wait_for_output(manager, cid_, "trapped")
     await manager.kill(cid_, "SIGUSR1")
     assert (await asyncio.wait_for(manager.wait(cid_), 5)).exit_code == 42
 

@@ -33,7 +33,7 @@ async def test_daemon_death_leaves_containers_and_recover_readopts(manager, root
         "state": str(manager.state_root), "run": str(manager.run_root), "parent": manager.cgroup_parent,
         "rootfs": str(rootfs),
         "containers": {
-            "ketchlong": ["sh", "-c", "trap 'exit 0' TERM; echo up; while :; do sleep 0.1; done"],
+            "ketchlong": ["sh", "-c", "trap 'exit 0' TERM; echo up; while :; do sleep 0.1; done"],   # "up": trap set
             "ketchshort": ["sh", "-c", "sleep 1; exit 7"],
             "ketchcreated": ["sh", "-c", "echo started late"],
         },
