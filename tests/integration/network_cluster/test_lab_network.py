@@ -217,3 +217,45 @@ def test_overlay_carries_full_size_segments(lab: Lab, port: int, tmp_path: Path)
 
     assert netns.run_in(src.path, send) == str(8 << 20)
     assert CLUSTER_CIDR  # the lab's pods are all inside the cluster CIDR
+
+
+UDP_ECHO = (
+    "import socket, sys\n"
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', int(sys.argv[1])))\n"
+    "print('ready', flush=True)\n"
+    "while True:\n"
+    "    data, peer = s.recvfrom(512); s.sendto(sys.argv[2].encode(), peer)\n"
+)
+
+
+def _udp_ask(ip: str, port: int) -> str:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(2)
+        s.connect((ip, port))
+        s.send(b"?")
+        return s.recv(512).decode()
+
+
+def test_udp_services_forward_and_reject(lab: Lab, port: int, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "udp_echo.py"
+    script.write_text(UDP_ECHO)
+    backend = lab.nodes[1].pods[0]
+    proc = subprocess.Popen(["ip", "netns", "exec", backend.netns, sys.executable, str(script), str(port + 2),
+                             backend.name], stdout=subprocess.PIPE, text=True)
+    lab.processes.append(proc)
+    assert proc.stdout.readline().strip() == "ready"
+    dns_like = {"metadata": {"namespace": "default", "name": "udp"},
+                "spec": {"clusterIP": "10.213.32.53", "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}]}}
+    empty = {"metadata": {"namespace": "default", "name": "udp-empty"},
+             "spec": {"clusterIP": "10.213.32.54", "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}]}}
+    lab.program_services([dns_like, empty], {
+        "default/udp": {"subsets": [{"addresses": [{"ip": backend.ip}],
+                                     "ports": [{"name": "dns", "port": port + 2, "protocol": "UDP"}]}]},
+        "default/udp-empty": {"subsets": []}})
+    client = lab.nodes[0].pods[0]
+    assert netns.run_in(client.path, _udp_ask, "10.213.32.53", 53) == backend.name
+    with pytest.raises(ConnectionRefusedError):  # ICMP port unreachable from the reject
+        netns.run_in(client.path, _udp_ask, "10.213.32.54", 53)
