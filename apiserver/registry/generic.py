@@ -179,12 +179,17 @@ class ResourceStore:
         return obj
 
     async def consistent_revision(self) -> int:
-        """Wait until the cache has seen everything etcd has now (a consistent read from cache)."""
-        done = _timed("currentRevision", self.info.kind)
-        rev = await self.store.current_revision()
-        done()
-        await self.cache.wait_for_revision(rev, 10.0)
-        return rev
+        """Wait until the cache has seen everything etcd has now (a consistent read from cache).
+
+        WatchCache.sync: one marker write on the resource's prefix, then wait for it to come
+        back through the watch (cheaper than reading etcd's revision, which then needs the
+        marker anyway; see docs/internals.md → storage).
+        """
+        done = _timed("sync", self.info.kind)
+        try:
+            return await self.cache.sync(10.0)
+        finally:
+            done()
 
     async def list(self, namespace: str | None, opts: ListOptions) -> dict:
         """A List object from the watch cache, filtered and paginated."""
