@@ -158,18 +158,24 @@ def log_files(path: str) -> list[str]:
 
 
 def read_entries(path: str, *, since_ns: int | None = None, streams: tuple[str, ...] = ("stdout", "stderr")) -> Iterator[LogEntry]:
+    """Every entry of a log, oldest file first."""
     for name in log_files(path):
-        try:
-            with open(name, "rb") as f:
-                for raw in f:
-                    entry = parse_line(raw)
-                    if entry is None or entry.stream not in streams:
-                        continue
-                    if since_ns is not None and entry.time_ns < since_ns:
-                        continue
-                    yield entry
-        except FileNotFoundError:
-            continue
+        yield from read_entries_of(name, since_ns, streams)
+
+
+def read_entries_of(name: str, since_ns: int | None, streams: tuple[str, ...]) -> Iterator[LogEntry]:
+    """The entries of one file of a log."""
+    try:
+        with open(name, "rb") as f:
+            for raw in f:
+                entry = parse_line(raw)
+                if entry is None or entry.stream not in streams:
+                    continue
+                if since_ns is not None and entry.time_ns < since_ns:
+                    continue
+                yield entry
+    except FileNotFoundError:
+        return
 
 
 def tail_entries(entries: list[LogEntry], tail: int) -> list[LogEntry]:
@@ -187,6 +193,20 @@ def tail_entries(entries: list[LogEntry], tail: int) -> list[LogEntry]:
     return entries
 
 
+def _split_entries(data: bytes, streams: tuple[str, ...], since_ns: int | None) -> tuple[list[LogEntry], bytes]:
+    """Entries of the complete lines in `data`, and the unfinished rest."""
+    *lines, rest = data.split(b"\n")
+    entries = []
+    for raw in lines:
+        entry = parse_line(raw)
+        if entry is None or entry.stream not in streams:
+            continue
+        if since_ns is not None and entry.time_ns < since_ns:
+            continue
+        entries.append(entry)
+    return entries, rest
+
+
 async def follow_logs(
     path: str,
     *,
@@ -200,54 +220,62 @@ async def follow_logs(
 ) -> AsyncIterator[tuple[str, bytes]]:
     """(stream, rendered bytes) for each entry; with `follow`, keep reading new lines
     (across rotations) until `is_running()` turns false and the file is drained."""
-    entries = await asyncio.to_thread(lambda: list(read_entries(path, since_ns=since_ns, streams=streams)))
-    for entry in tail_entries(entries, tail):
-        yield entry.stream, entry.render(timestamps)
-    if not follow:
-        return
-    f, inode = None, None
-    try:
-        if os.path.exists(path):
-            f = open(path, "rb")
-            f.seek(0, os.SEEK_END)
-            inode = os.fstat(f.fileno()).st_ino
+
+    def read_existing():
+        # the live file is opened first and read to its end: following goes on from exactly there
+        f = open(path, "rb") if os.path.exists(path) else None
+        inode = os.fstat(f.fileno()).st_ino if f is not None else None
+        entries: list[LogEntry] = []
+        for name in log_files(path):
+            if name == path:
+                continue
+            try:
+                if inode is not None and os.stat(name).st_ino == inode:
+                    continue          # rotated since we opened it: it is `f`
+            except FileNotFoundError:
+                continue
+            entries.extend(read_entries_of(name, since_ns, streams))
         pending = b""
+        if f is not None:
+            found, pending = _split_entries(f.read(), streams, since_ns)
+            entries.extend(found)
+        return f, inode, entries, pending
+
+    f, inode, entries, pending = await asyncio.to_thread(read_existing)
+    try:
+        for entry in tail_entries(entries, tail):
+            yield entry.stream, entry.render(timestamps)
+        if not follow:
+            return
         while True:
-            progressed = False
-            if f is not None:
-                chunk = f.read()
-                if chunk:
-                    progressed = True
-                    pending += chunk
-                    *lines, pending = pending.split(b"\n")
-                    for raw in lines:
-                        entry = parse_line(raw)
-                        if entry and entry.stream in streams:
-                            yield entry.stream, entry.render(timestamps)
+            chunk = f.read() if f is not None else b""
+            if chunk:
+                found, pending = _split_entries(pending + chunk, streams, since_ns)
+                for entry in found:
+                    yield entry.stream, entry.render(timestamps)
+                continue
             try:
                 current = os.stat(path).st_ino
             except FileNotFoundError:
                 current = None
             if current is not None and current != inode:
-                # rotated: finish the old file, then start the new one from its beginning
+                # rotated: the old file is finished (read to its end above); the new one from its start
                 if f is not None:
-                    rest = f.read()
-                    if rest:
-                        continue
                     f.close()
                 f = open(path, "rb")
                 inode = os.fstat(f.fileno()).st_ino
                 pending = b""
                 continue
-            if not progressed:
-                if is_running is not None and not is_running():
-                    if f is not None and f.read(1) == b"":
-                        return
-                    if f is None:
-                        return
-                    f.seek(-1, os.SEEK_CUR)
-                    continue
-                await asyncio.sleep(poll_interval)
+            if is_running is not None and not is_running():
+                # one last look: the writer may have added lines before it stopped
+                chunk = f.read() if f is not None else b""
+                if not chunk:
+                    return
+                found, pending = _split_entries(pending + chunk, streams, since_ns)
+                for entry in found:
+                    yield entry.stream, entry.render(timestamps)
+                continue
+            await asyncio.sleep(poll_interval)
     finally:
         if f is not None:
             f.close()

@@ -106,6 +106,26 @@ async def test_follow_sees_new_lines_across_rotation_and_stops(tmp_path):
     running = False
     await asyncio.wait_for(task, 5)
     assert got[0] == b"first\n"
-    followed = [g for g in got[1:]]
-    assert followed == sorted(followed)
-    assert followed[-1] == b"line-0299\n"
+    assert got[1:] == [b"line-%04d\n" % i for i in range(300)]      # complete, in order, across rotations
+
+
+async def test_follow_misses_nothing_written_while_it_starts(tmp_path):
+    path = str(tmp_path / "c.log")
+    w = logs.CriLogWriter(path)
+    for i in range(100):
+        w.write("stdout", b"%d\n" % i)
+    got: list[bytes] = []
+    running = True
+
+    async def reader():
+        async for _, chunk in logs.follow_logs(path, follow=True, is_running=lambda: running, poll_interval=0.01):
+            got.append(chunk)
+
+    task = asyncio.create_task(reader())
+    for i in range(100, 200):           # written while the reader reads what exists
+        w.write("stdout", b"%d\n" % i)
+        await asyncio.sleep(0)
+    w.close()
+    running = False
+    await asyncio.wait_for(task, 5)
+    assert got == [b"%d\n" % i for i in range(200)]
