@@ -44,6 +44,26 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+def tolerate_reserved_log_fields() -> None:
+    """A log call must never fail an RPC: `extra` keys that clash with LogRecord
+    attributes (`name`, `msg`, ...) are kept with a trailing underscore instead of
+    raising KeyError inside whatever operation was logging."""
+    original = logging.Logger.makeRecord
+    if getattr(original, "_ketch_tolerant", False):
+        return
+
+    def make_record(self, name, level, fn, lno, msg, args, exc_info, func=None, extra=None, sinfo=None):
+        if extra and not _RESERVED.isdisjoint(extra):
+            extra = {(f"{k}_" if k in _RESERVED else k): v for k, v in extra.items()}
+        return original(self, name, level, fn, lno, msg, args, exc_info, func, extra, sinfo)
+
+    make_record._ketch_tolerant = True  # type: ignore[attr-defined]
+    logging.Logger.makeRecord = make_record  # type: ignore[method-assign]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="ketch-runtime", description=__doc__)
     p.add_argument("--root", default=DEFAULT_ROOT, help="persistent state (images, containers, volumes)")
@@ -182,6 +202,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    tolerate_reserved_log_fields()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=args.log_level.upper(), handlers=[handler])

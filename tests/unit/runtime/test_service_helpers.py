@@ -71,3 +71,15 @@ def test_docker_status_text() -> None:
     assert human_duration(0.2) == "Less than a second"
     assert human_duration(90) == "About a minute"
     assert human_duration(3 * 3600) == "3 hours"
+
+
+def test_daemon_logging_tolerates_reserved_extra_keys(caplog) -> None:
+    import logging
+
+    from node_agent.runtime.daemon import tolerate_reserved_log_fields
+
+    tolerate_reserved_log_fields()
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("ketch.test").info("created", extra={"name": "web", "container": "c1"})
+    record = caplog.records[-1]
+    assert record.name == "ketch.test" and record.name_ == "web" and record.container == "c1"
