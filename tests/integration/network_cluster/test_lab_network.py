@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 import shutil
 import socket
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -201,9 +203,6 @@ def test_overlay_carries_full_size_segments(lab: Lab, port: int, tmp_path: Path)
         "c, _ = s.accept(); n = 0\n"
         "while (b := c.recv(1 << 16)): n += len(b)\n"
         "c.sendall(str(n).encode()); c.close()\n")
-    import subprocess
-    import sys
-
     proc = subprocess.Popen(["ip", "netns", "exec", dst.netns, sys.executable, str(script)],
                             stdout=subprocess.PIPE, text=True)
     lab.processes.append(proc)
@@ -237,9 +236,6 @@ def _udp_ask(ip: str, port: int) -> str:
 
 
 def test_udp_services_forward_and_reject(lab: Lab, port: int, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     script = tmp_path / "udp_echo.py"
     script.write_text(UDP_ECHO)
     backend = lab.nodes[1].pods[0]
