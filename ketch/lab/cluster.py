@@ -177,6 +177,10 @@ def up(layout: LabLayout, settings: LabSettings, kubeconfig_path: str,
     if saved is not None and saved.name != settings.name:
         raise LabError(f"{layout.state_dir} holds lab {saved.name!r}, not {settings.name!r}: "
                        "pick another --state-dir or the same --name")
+    for node in settings.node_names():
+        if len(str(layout.runtime_socket(node))) > 107:
+            raise LabError(f"{layout.runtime_socket(node)} is too long for a unix socket (107 bytes at most): "
+                           "choose a shorter --state-dir")
     t0 = time.monotonic()
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     settings.save(layout.settings_file)
@@ -258,7 +262,7 @@ def down(layout: LabLayout, say: Callable[[str], None] = print, *, purge: bool =
     else:
         say(f"Ketch lab {settings.name!r} is not running.")
     if purge:
-        purge_state(layout)
+        purge_state(layout, settings)
         say(f"Deleted the lab's state, pid files and logs ({layout.state_dir}).")
     else:
         say(f"State is kept in {layout.state_dir}; `ketch up{_lab_flags(layout, settings)}` resumes it.")
@@ -273,11 +277,12 @@ def _power_off(layout: LabLayout, node: str | None, say: Callable[[str], None]) 
     try:
         return teardown.power_off_containers(layout.runtime_socket(node or ""))
     except Exception as err:  # noqa: BLE001 - the cgroup sweep still stops them
-        say(f"warning: could not stop the containers of {node} through its runtime ({err}); killing them")
+        reason = err.details() if hasattr(err, "details") else str(err)
+        say(f"warning: could not stop the containers of {node} through its runtime ({reason}); killing them")
         return 0
 
 
-def purge_state(layout: LabLayout) -> None:
+def purge_state(layout: LabLayout, settings: LabSettings) -> None:
     """Delete what the lab wrote (and only that): its files in the state, run and log dirs."""
     state_entries = ["apiserver", "nodes", "admin.kubeconfig", "lab.json"]
     for name in state_entries:
@@ -286,7 +291,8 @@ def purge_state(layout: LabLayout) -> None:
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
-    shutil.rmtree(layout.run_dir / "nodes", ignore_errors=True)
+    for node_run_root in layout.run_dir.glob(f"{settings.name}-n[0-9]*"):
+        shutil.rmtree(node_run_root, ignore_errors=True)
     for d in (layout.run_dir, layout.log_dir):
         for f in list(d.glob("*.pid")) + list(d.glob("*.log")) if d.is_dir() else []:
             f.unlink(missing_ok=True)

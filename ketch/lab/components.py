@@ -164,8 +164,8 @@ class LabLayout:
         return self.node_dir(node) / "runtime"
 
     def runtime_run_root(self, node: str) -> Path:
-        """Like a machine's /run: sockets, sandboxes."""
-        return self.run_dir / "nodes" / node / "runtime"
+        """Like a machine's /run: sockets, sandboxes (short: a unix socket path has at most 107 bytes)."""
+        return self.run_dir / node
 
     def runtime_socket(self, node: str) -> Path:
         return self.runtime_run_root(node) / "runtime.sock"
