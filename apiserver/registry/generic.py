@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from apiserver.metrics import ETCD_DURATION
 from apiserver.registry.strategy import SERVER_OWNED_METADATA, Strategy
-from apiserver.storage.errors import KeyExists, KeyNotFound, RevisionConflict
+from apiserver.storage.errors import KeyExists, KeyNotFound, RevisionCompacted, RevisionConflict
 from ketch.api import errors
 from ketch.api.resources import ResourceInfo
 from ketch.api.timeutil import format_rfc3339, now
@@ -192,24 +192,30 @@ class ResourceStore:
             done()
 
     async def list(self, namespace: str | None, opts: ListOptions) -> dict:
-        """A List object from the watch cache, filtered and paginated."""
-        if opts.resource_version == "":
-            if not opts.continue_token:
-                await self.consistent_revision()
-        elif opts.resource_version != "0":
-            try:
-                wanted = int(opts.resource_version)
-            except ValueError:
-                raise errors.bad_request(
-                    f"invalid resourceVersion {opts.resource_version!r}: must be an integer"
-                ) from None
-            await self.cache.wait_for_revision(wanted, 3.0)
-        items, revision = self.cache.list(self.prefix(namespace))
-        start_key = ""
+        """A List object, filtered and paginated.
+
+        First pages come from the watch cache; a `continue` page is read from etcd at the
+        first page's revision (as kube-apiserver does), so all pages form one snapshot;
+        410 Expired when etcd compacted that revision away.
+        """
         if opts.continue_token:
-            revision, start_key = decode_continue(opts.continue_token)
-            start_key = self.prefix(None) + start_key.rstrip("\x00")
-        selected, last_key, remaining = self.select(items, opts, start_key)
+            revision, rel_start = decode_continue(opts.continue_token)
+            selected, last_key = await self._continued_page(namespace, opts, revision,
+                                                            self.prefix(None) + rel_start)
+            remaining = None
+        else:
+            if opts.resource_version == "":
+                await self.consistent_revision()
+            elif opts.resource_version != "0":
+                try:
+                    wanted = int(opts.resource_version)
+                except ValueError:
+                    raise errors.bad_request(
+                        f"invalid resourceVersion {opts.resource_version!r}: must be an integer"
+                    ) from None
+                await self.cache.wait_for_revision(wanted, 3.0)
+            items, revision = self.cache.list(self.prefix(namespace))
+            selected, last_key, remaining = self.select(items, opts)
         meta: dict[str, Any] = {"resourceVersion": str(revision)}
         if last_key is not None:
             meta["continue"] = encode_continue(revision, last_key[len(self.prefix(None)):])
@@ -222,6 +228,37 @@ class ResourceStore:
             "items": selected,
         }
 
+    async def _continued_page(
+        self, namespace: str | None, opts: ListOptions, revision: int, start_key: str
+    ) -> tuple[list[dict], str | None]:
+        """(page, key of its last item when more remain) read from etcd at `revision`."""
+        filtering = opts.label_selector is not None or opts.field_selector is not None
+        limit = opts.limit or 0
+        out: list[dict] = []
+        next_key: str | None = start_key
+        while next_key is not None:
+            want = (limit - len(out)) if limit else 1 << 30
+            done = _timed("list", self.info.kind)
+            try:
+                items, _, next_key = await self.store.list_page(
+                    self.prefix(namespace), limit=want, start_key=next_key, revision=revision
+                )
+            except RevisionCompacted:
+                raise errors.gone(
+                    "The provided continue parameter is too old to display a consistent list result. "
+                    "You can start a new list without the continue parameter."
+                ) from None
+            finally:
+                done()
+            for i, obj in enumerate(items):
+                if filtering and not self.matches(obj, opts):
+                    continue
+                out.append(obj)
+                if limit and len(out) >= limit:
+                    more = next_key is not None or i + 1 < len(items)
+                    return out, (self._key_of(obj) if more else None)
+        return out, None
+
     def matches(self, obj: dict, opts: ListOptions) -> bool:
         if opts.label_selector is not None:
             if not opts.label_selector.matches(obj.get("metadata", {}).get("labels") or {}):
@@ -233,16 +270,12 @@ class ResourceStore:
                 return False
         return True
 
-    def select(
-        self, items: list[dict], opts: ListOptions, start_key: str
-    ) -> tuple[list[dict], str | None, int | None]:
+    def select(self, items: list[dict], opts: ListOptions) -> tuple[list[dict], str | None, int | None]:
         """(page, key of its last item when more remain, remaining count when known)."""
         filtering = opts.label_selector is not None or opts.field_selector is not None
         out: list[dict] = []
         key_of = self._key_of
         for i, obj in enumerate(items):
-            if start_key and key_of(obj) <= start_key:
-                continue
             if filtering and not self.matches(obj, opts):
                 continue
             out.append(obj)
