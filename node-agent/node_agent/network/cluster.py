@@ -36,6 +36,7 @@ Constructor arguments:
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 
@@ -186,3 +187,46 @@ class ClusterNetwork:
             await self.overlay.remove()
         except Exception as exc:
             log.warning("removing overlay device failed: %r", exc)
+
+
+# ------------------------------------------------------------ agent wiring --
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """The node agent's flags for cluster networking (it already has --cluster-dns, --cluster-domain)."""
+    g = parser.add_argument_group("cluster network (overlay, service proxy, DNS)")
+    g.add_argument("--cluster-network", action=argparse.BooleanOptionalAction, default=True,
+                   help="run the VXLAN overlay, the service proxy and cluster DNS on this node")
+    g.add_argument("--cluster-cidr", default="10.244.0.0/16",
+                   help="all pods' addresses: pod-to-pod traffic keeps its source address")
+    g.add_argument("--vxlan-device", default=DEFAULT_DEVICE)
+    g.add_argument("--vxlan-port", type=int, default=DEFAULT_PORT)
+    g.add_argument("--services-table", default=DEFAULT_TABLE, help="the nftables table of the proxy")
+    g.add_argument("--serve-dns", action=argparse.BooleanOptionalAction, default=True,
+                   help="serve cluster DNS on the pod bridge gateway (pods get it as nameserver "
+                        "unless --cluster-dns names others)")
+    g.add_argument("--dns-port", type=int, default=53)
+    g.add_argument("--upstream-resolv-conf", default="/etc/resolv.conf",
+                   help="where the DNS server finds the resolvers for names outside the cluster")
+    g.add_argument("--cleanup-network-on-exit", action="store_true",
+                   help="remove the VXLAN device and the services table when the agent stops")
+
+
+def cluster_dns_servers(args: argparse.Namespace, gateway: str) -> list[str]:
+    """Pods' nameservers: --cluster-dns if given, else this node's own DNS server on the gateway."""
+    explicit = [s for s in (getattr(args, "cluster_dns", "") or "").split(",") if s]
+    if explicit:
+        return explicit
+    return [gateway] if args.cluster_network and args.serve_dns and gateway else []
+
+
+def from_args(args: argparse.Namespace, client, node_name: str, node_ip: str, *,  # noqa: ANN001
+              pod_bridge: str, gateway: str) -> ClusterNetwork | None:
+    """The ClusterNetwork the flags describe (None with --no-cluster-network)."""
+    if not args.cluster_network:
+        return None
+    return ClusterNetwork(
+        client, node_name, node_ip, pod_bridge=pod_bridge, cluster_cidr=args.cluster_cidr,
+        vxlan_device=args.vxlan_device, vxlan_port=args.vxlan_port, services_table=args.services_table,
+        dns_address=gateway if args.serve_dns else "", dns_port=args.dns_port,
+        cluster_domain=getattr(args, "cluster_domain", "cluster.local"),
+        upstream_resolv_conf=args.upstream_resolv_conf, cleanup=args.cleanup_network_on_exit)
