@@ -284,7 +284,13 @@ class Runtime:
         # "host": the daemon's own namespace (each shim opens /proc/self/ns/net, the one it inherited)
         # config.netns_path: the caller made that namespace and wires it (the cluster)
         host_netns = "/proc/self/ns/net" if network == "host" else (config.netns_path or None)
-        sb = await self.sandboxes.create(sandbox_id, hostname, netns=host_netns)
+        try:
+            sb = await self.sandboxes.create(sandbox_id, hostname, netns=host_netns)
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(files_dir, ignore_errors=True)
+            raise
         netns_path = _sandbox_netns_path(sb)
         rec = SandboxRecord(
             id=sandbox_id, name=config.name or name or sandbox_id[:12], created_at=time.time_ns(),
@@ -444,7 +450,10 @@ class Runtime:
 
             async def sandbox() -> SandboxRecord:
                 if not implicit:
-                    return self.sandbox(req.pod_sandbox_id)
+                    named = self.sandbox(req.pod_sandbox_id)
+                    if named.state != "ready":
+                        raise precondition(f"pod sandbox {named.id[:12]} is stopped: run a new one")
+                    return named
                 sbcfg = pb.PodSandboxConfig()
                 if req.HasField("sandbox_config"):
                     sbcfg.CopyFrom(req.sandbox_config)
