@@ -98,6 +98,15 @@ def test_images_tag_save_load_rmi(runtime_daemon, tmp_path) -> None:
     r = runtime_daemon.cli("load", "-i", str(archive))
     assert r.returncode == 0 and b"mybox:v1" in r.stdout
     assert runtime_daemon.cli("run", "--rm", "mybox:v1", "echo", "loaded").stdout == b"loaded\n"
+    cid = runtime_daemon.cli("create", "busybox", "true").stdout.decode().strip()
+    runtime_daemon.cli("rmi", "mybox:v1", check=True)  # another tag remains: only untagged
+    r = runtime_daemon.cli("rmi", "busybox")
+    assert r.returncode == 1 and b"being used by a container" in r.stderr
+    runtime_daemon.cli("rm", cid, check=True)
+    from proto import runtime_pb2 as pb
+
+    fs = runtime_daemon.client.images.ImageFsInfo(pb.ImageFsInfoRequest())
+    assert fs.used_bytes > 1_000_000 and json.loads(fs.usage_json)["images"]
 
 
 def test_import_rootfs_tarball_with_name(runtime_daemon, tmp_path) -> None:
