@@ -64,7 +64,7 @@ def test_describe_shows_fields_and_events(ketch):
     assert re.search(rf"^Namespace:\s+{ketch.namespace}$", out, re.M)
     assert re.search(r"^Labels:\s+app=web$", out, re.M)
     assert re.search(r"^Replicas:\s+2 desired \| 0 updated", out, re.M)
-    assert "Image:  busybox:latest" in out
+    assert re.search(r"^\s+Image:\s+busybox:latest$", out, re.M)
     assert "Events:" in out
     assert "ScalingReplicaSet" in out and "Scaled up replica set web-abc to 2" in out
     assert "deployment-controller" in out
