@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,11 +170,28 @@ async def serve_agent_api(pod_manager: Any, runtime: Any, config: AgentServerCon
     )
     server = uvicorn.Server(uv)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # the agent owns signals
+    listener = listen(config.bind_address, config.port)
     log.info("agent API on https://%s:%d (client certificates from the cluster CA)", config.bind_address, config.port)
     try:
-        await server.serve()
+        await server.serve(sockets=[listener])
     except asyncio.CancelledError:
         server.should_exit = True
         raise
-    if not server.started:
-        raise OSError(f"the agent API could not listen on {config.bind_address}:{config.port}")
+    finally:
+        listener.close()
+
+
+def listen(address: str, port: int) -> socket.socket:
+    """The API's listening socket, bound here so a taken port is a clear error, not an exit."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((address, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"the agent API cannot listen on {address}:{port}: {exc.strerror} "
+                                 "(another agent on this address? set --port)") from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock

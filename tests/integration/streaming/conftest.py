@@ -8,6 +8,7 @@ removes its containers, cgroups, mounts and namespace.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -120,10 +121,11 @@ class Cluster:
                              f"agent log:\n{self.agent.log_tail()}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster(etcd: EtcdMember, run_id: str, busybox_store_template: Path) -> Iterator[Cluster]:
     root = Path(tempfile.mkdtemp(prefix=f"ketch{run_id}-streaming-"))
-    api = ProxiedApiServer(etcd.client_url, root / "api", prefix=f"/ketch-test-stream-{run_id}/registry")
+    unique = secrets.token_hex(3)
+    api = ProxiedApiServer(etcd.client_url, root / "api", prefix=f"/ketch-test-stream-{unique}/registry")
     (root / "api").mkdir()
     runtime = make_runtime_daemon(run_id, busybox_store_template, subnet_octet=40)
     agent = None
@@ -132,7 +134,7 @@ def cluster(etcd: EtcdMember, run_id: str, busybox_store_template: Path) -> Iter
         runtime.start()
         agent = AgentProcess(root, api.kubeconfig, f"ketch{run_id}-stream", runtime.socket)
         agent.start()
-        cluster = Cluster(api, agent, runtime, f"stream-{run_id}", root)
+        cluster = Cluster(api, agent, runtime, f"stream-{unique}", root)
         r = cluster.http.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
                                                          "metadata": {"name": cluster.namespace}})
         assert r.status_code in (201, 409), r.text

@@ -215,3 +215,21 @@ def test_kubectl_logs_previous_instance(cluster):
             break
         time.sleep(0.3)
     assert current.startswith("started-at-") and current != previous
+
+
+def test_kubectl_port_forward_to_a_closed_port_reports_the_error(cluster, sleeper):
+    local = free_port()
+    proc = subprocess.Popen(["kubectl", "--kubeconfig", str(cluster.api.kubeconfig), "--cache-dir",
+                             str(cluster.kube_cache), "-n", cluster.namespace, "port-forward", sleeper,
+                             f"{local}:9"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = proc.stdout.readline().decode()
+        assert f"127.0.0.1:{local} -> 9" in line
+        with socket.create_connection(("127.0.0.1", local), timeout=5) as s:
+            s.settimeout(5)
+            assert s.recv(100) == b""  # nothing listens on 9 in the pod: the connection just ends
+        time.sleep(0.5)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert b"error forwarding port 9 to pod" in err and b"connection refused" in err.lower(), err
