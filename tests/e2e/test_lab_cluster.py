@@ -162,3 +162,14 @@ def test_fixture_kill_and_start_a_control_plane_daemon(lab: Lab, component: str)
     new = lab.start(component)
     assert new != old and lab.pid_of(component) == new
     assert "--- ketch up: starting" in lab.logs(component)
+
+
+def test_with_sample_app_deploys_the_readme_example(lab: Lab):
+    """What `make up` runs: the web example is applied and available, one pod per node."""
+    try:
+        out = lab.up("--with-sample-app").stdout
+        assert "Sample app: deployment web has 2/2 pods available" in out, out
+        pods = ready_pods(lab, "app=web")
+        assert {p["spec"]["nodeName"] for p in pods} == set(lab.nodes)
+    finally:
+        lab.kubectl("delete", "deployment,service,configmap", "-l", "app=web", "--wait=false")
