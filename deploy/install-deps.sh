@@ -26,3 +26,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --upgrade pip >/dev/null
 .venv/bin/pip install -q -e ".[dev]"
+# Bytecode up front: start-up time matters for the CLI and every daemon, and an
+# environment with PYTHONDONTWRITEBYTECODE set would otherwise recompile on every start.
+.venv/bin/python -m compileall -q -j 0 apiserver scheduler controllers ketch node-agent proto >/dev/null || true
