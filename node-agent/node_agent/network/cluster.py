@@ -6,6 +6,9 @@ One object, three parts sharing three informers (Nodes, Services, Endpoints):
 - the service proxy (``service_proxy.ServiceProxy``) in Ketch's nftables table;
 - hairpin mode on every port of the pod bridge (``hairpin``), checked every
   ``hairpin_interval`` seconds, so a pod reaches itself through its Service;
+  with ``service_cidr``, a route for it on the pod bridge (the node's own
+  processes reach ClusterIPs without a default route, see
+  ``service_proxy.ensure_service_route``);
 - optionally the cluster DNS server (``node_agent.dns``) on ``dns_address``.
 
 Usage in the agent, after the pod network exists::
@@ -56,7 +59,7 @@ from node_agent.network.overlay import (
     Overlay,
     OverlayConfig,
 )
-from node_agent.network.service_proxy import ServiceProxy
+from node_agent.network.service_proxy import ServiceProxy, ensure_service_route
 from node_agent.network.service_rules import DEFAULT_TABLE, ProxySettings
 
 log = logging.getLogger("ketch.node_agent.cluster_network")
@@ -101,12 +104,14 @@ class ClusterNetwork:
         cleanup: bool = False,
         netns: str = "",
         hairpin_interval: float = 2.0,
+        service_cidr: str = "",
     ) -> None:
         self.client = client
         self.cleanup = cleanup
         self.netns = netns
         self.pod_bridge = pod_bridge
         self.hairpin_interval = hairpin_interval
+        self.service_cidr = service_cidr
         self._run_netlink = _netlink_runner(netns) or (lambda fn, *a, **kw: asyncio.to_thread(fn, *a, **kw))
         self.nodes = Informer(client, NODES)
         self.services = Informer(client, SERVICES)
@@ -165,7 +170,11 @@ class ClusterNetwork:
                 await asyncio.sleep(retry)
 
     async def keep_hairpin(self) -> None:
-        """New pods get new bridge ports: put each in hairpin mode soon after it appears."""
+        """New pods get new bridge ports: put each in hairpin mode soon after it appears.
+
+        The same pass keeps the service CIDR's route on the bridge (when asked),
+        since the bridge may come and go with the runtime's pod network.
+        """
         if not self.pod_bridge:
             return
         while True:
@@ -173,8 +182,11 @@ class ClusterNetwork:
                 changed = await self._run_netlink(hairpin.ensure_hairpin, self.pod_bridge)
                 if changed:
                     log.info("hairpin mode on ports=%s", changed)
+                if self.service_cidr and await self._run_netlink(
+                        ensure_service_route, self.service_cidr, self.pod_bridge):
+                    log.info("route for services %s on %s", self.service_cidr, self.pod_bridge)
             except Exception as exc:  # keep trying: the bridge may not exist yet
-                log.warning("hairpin check failed: %r", exc)
+                log.warning("pod bridge check failed: %r", exc)
             await asyncio.sleep(self.hairpin_interval)
 
     async def remove(self) -> None:
@@ -198,6 +210,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                    help="run the VXLAN overlay, the service proxy and cluster DNS on this node")
     g.add_argument("--cluster-cidr", default="10.244.0.0/16",
                    help="all pods' addresses: pod-to-pod traffic keeps its source address")
+    g.add_argument("--service-cidr", default="10.96.0.0/12",
+                   help="the apiserver's --service-cluster-ip-range: routed to the pod bridge so the "
+                        "node's own processes reach ClusterIPs ('' = no route)")
     g.add_argument("--vxlan-device", default=DEFAULT_DEVICE)
     g.add_argument("--vxlan-port", type=int, default=DEFAULT_PORT)
     g.add_argument("--services-table", default=DEFAULT_TABLE, help="the nftables table of the proxy")
@@ -229,4 +244,5 @@ def from_args(args: argparse.Namespace, client, node_name: str, node_ip: str, *,
         vxlan_device=args.vxlan_device, vxlan_port=args.vxlan_port, services_table=args.services_table,
         dns_address=gateway if args.serve_dns else "", dns_port=args.dns_port,
         cluster_domain=getattr(args, "cluster_domain", "cluster.local"),
-        upstream_resolv_conf=args.upstream_resolv_conf, cleanup=args.cleanup_network_on_exit)
+        upstream_resolv_conf=args.upstream_resolv_conf, cleanup=args.cleanup_network_on_exit,
+        service_cidr=args.service_cidr)

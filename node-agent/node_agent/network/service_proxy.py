@@ -164,3 +164,37 @@ class ServiceProxy:
         """Delete the table (agent shutdown with cleanup, `ketch down`)."""
         run_nft(service_rules.delete_script(self.settings.table), self.nft_command)
         self.last_ruleset = None
+
+
+def ensure_service_route(service_cidr: str, bridge: str) -> bool:
+    """Route the service CIDR to the pod bridge, from the gateway address; True when it changed.
+
+    Only the node's own processes need it: their connect() picks a route
+    *before* the output hook DNATs the packet (then the kernel routes again
+    towards the endpoint), so a ClusterIP needs some route. This one keeps the
+    packets on the node (no default route is assumed), chooses the bridge
+    gateway as source (which every pod can answer, local or across the
+    overlay), and a Service without endpoints is rejected by the output hook
+    before anything is sent. Pods need nothing: their packets are DNATed on
+    arrival, before routing.
+    """
+    import ipaddress
+
+    from pyroute2 import IPRoute
+
+    net = ipaddress.IPv4Network(service_cidr)
+    with IPRoute() as ipr:
+        found = ipr.link_lookup(ifname=bridge)
+        if not found:
+            return False
+        idx = found[0]
+        gateway = next((a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=idx, family=2)), None)
+        if gateway is None:
+            return False
+        for r in ipr.get_routes(family=2, table=254):
+            if (r.get_attr("RTA_DST") == str(net.network_address) and r["dst_len"] == net.prefixlen
+                    and r.get_attr("RTA_OIF") == idx and r.get_attr("RTA_PREFSRC") == gateway):
+                return False
+        ipr.route("replace", dst=str(net.network_address), dst_len=net.prefixlen, oif=idx,
+                  prefsrc=gateway, scope=253, table=254)
+        return True

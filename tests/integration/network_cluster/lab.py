@@ -3,8 +3,9 @@
     (<rid> is the test run id plus an optional tag, so two labs can coexist)
     lab netns  ketch<rid>L : bridge k<rid>lab 10.213.60.1/24
     node netns ketch<rid>n<i> : eth0 10.213.60.1<i>/24 (veth to the lab bridge),
-                                default route via the lab, ip_forward on,
-                                pod bridge ketch-pods 10.213.(64+i).1/24
+                                no default route (as `ketch up`'s lab), ip_forward on,
+                                pod bridge ketch-pods 10.213.(64+i).1/24,
+                                route for the service CIDR 10.213.32.0/20 on it
     pod netns  ketch<rid>p<i><j> : eth0 10.213.(64+i).(10+j)/24 on the node's bridge
 
 Node namespaces also get the runtime's own table (ketch_runtime, egress
@@ -26,14 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from node_agent.network import bridge, hairpin, netns, nft, overlay, service_rules
-from node_agent.network.service_proxy import ServiceProxy, run_nft
+from node_agent.network.service_proxy import ServiceProxy, ensure_service_route, run_nft
 
 from ketch.informer import Store, object_key
 
 LAB_NET = "10.213.60"
 CLUSTER_CIDR = "10.213.64.0/18"
 POD_BRIDGE = "ketch-pods"
-SERVICE_PREFIX = "10.213.32"
+SERVICE_CIDR = "10.213.32.0/20"
 TABLE = "ketch_services"
 
 SERVER = r'''
@@ -158,9 +159,9 @@ class Lab:
             sh("ip", "-n", self.lab_ns, "link", "set", outer, "master", self.lab_bridge, "up")
             sh("ip", "-n", node.netns, "addr", "add", f"{node.ip}/24", "dev", "eth0")
             sh("ip", "-n", node.netns, "link", "set", "eth0", "up")
-            sh("ip", "-n", node.netns, "route", "add", "default", "via", f"{LAB_NET}.1")
             netns.run_in(node.path, bridge.set_sysctl, "net/ipv4/ip_forward", "1")
             netns.run_in(node.path, bridge.ensure_bridge, POD_BRIDGE, node.gateway, 24)
+            netns.run_in(node.path, ensure_service_route, SERVICE_CIDR, POD_BRIDGE)  # as ClusterNetwork does
             run_nft(nft.render("ketch_runtime", [nft.NatNetwork(POD_BRIDGE, node.pod_cidr)], []),
                     self.nft(node))
             for j in range(self.pods_per_node):

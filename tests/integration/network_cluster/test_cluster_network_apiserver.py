@@ -68,6 +68,7 @@ async def test_cluster_network_follows_nodes_services_and_endpoints(api_lab) -> 
     no_upstream.write_text("# no upstream: only cluster names are asked here\n")
     nets = [ClusterNetwork(client, n.name, n.ip, netns=n.netns, cluster_cidr=CLUSTER_CIDR,
                            dns_address=n.gateway, dns_port=53, upstream_resolv_conf=str(no_upstream),
+                           service_cidr="10.96.0.0/12", hairpin_interval=0.5,
                            debounce=0.05, resync=1.0, cleanup=True) for n in lab.nodes]
     tasks = [asyncio.create_task(net.run()) for net in nets]
     port = random.randint(20000, 29999)
@@ -106,6 +107,9 @@ async def test_cluster_network_follows_nodes_services_and_endpoints(api_lab) -> 
 
         assert await eventually(programmed)
         assert (await asyncio.to_thread(lab.connect, a.netns, cluster_ip, 80)).startswith(b.name)
+        # from the nodes themselves too (no default route there: ClusterNetwork routes the service CIDR)
+        for node in lab.nodes:
+            assert (await asyncio.to_thread(lab.connect, node.netns, cluster_ip, 80)).startswith(b.name)
 
         # a pod asks its node's DNS server (on the pod gateway) and reaches the Service by name
         fqdn = f"{svc_name}.default.svc.cluster.local"

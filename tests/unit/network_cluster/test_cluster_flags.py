@@ -23,6 +23,7 @@ def test_defaults_build_overlay_proxy_and_dns_on_the_gateway() -> None:
     assert net.overlay.config.device == "ketch-vxlan" and net.overlay.config.port == 8472
     assert net.proxy.settings.table == "ketch_services" and net.proxy.settings.cluster_cidr == "10.244.0.0/16"
     assert cluster.cluster_dns_servers(args, "10.244.1.1") == ["10.244.1.1"]
+    assert net.service_cidr == "10.96.0.0/12"
 
 
 def test_explicit_cluster_dns_and_switches() -> None:
