@@ -14,6 +14,7 @@ from ketch import daemon
 from ketch.api.resources import lookup
 from ketch.events import EventRecorder
 from ketch.informer import Informer
+from node_agent.network import cluster as cluster_network
 from node_agent.node_status import NodeConfig, NodeStatusReporter, default_internal_ip
 from node_agent.pod_manager import PodManager
 from node_agent.pod_volumes import PodVolumes
@@ -46,6 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="seconds to wait for spec.podCIDR before using the runtime's default bridge")
     p.add_argument("--lease-duration", type=int, default=40)
     p.add_argument("--lease-renew-interval", type=float, default=10.0)
+    cluster_network.add_flags(p)
     return p.parse_args(argv)
 
 
@@ -61,7 +63,8 @@ def parse_taints(text: str) -> list[dict]:
     return taints
 
 
-async def ensure_pod_network(runtime: AsyncRuntimeClient, client, node_name: str, wait: float) -> str:  # noqa: ANN001
+async def ensure_pod_network(runtime: AsyncRuntimeClient, client, node_name: str, wait: float,  # noqa: ANN001
+                             cluster_cidr: str) -> str:
     """The runtime network pods join: a bridge on this node's pod CIDR."""
     deadline = asyncio.get_running_loop().time() + wait
     cidr = ""
@@ -83,8 +86,10 @@ async def ensure_pod_network(runtime: AsyncRuntimeClient, client, node_name: str
     except grpc.aio.AioRpcError as err:
         if err.code() != grpc.StatusCode.NOT_FOUND:
             raise
+    # Pod-to-pod traffic keeps its source address: the runtime masquerades only what leaves the cluster.
     await runtime.networks.CreateNetwork(pb.CreateNetworkRequest(
-        name=POD_NETWORK, subnet=cidr, labels={"io.ketch.network": "pods"}))
+        name=POD_NETWORK, subnet=cidr,
+        labels={"io.ketch.network": "pods", "ketch.io/no-masquerade-to": cluster_cidr}))
     log.info("pod network on %s", cidr)
     return POD_NETWORK
 
@@ -121,18 +126,24 @@ async def run(args: argparse.Namespace) -> None:
     )
     try:
         node = await reporter.register()
-        network = await ensure_pod_network(runtime, client, args.node_name, args.pod_cidr_wait)
+        network = await ensure_pod_network(runtime, client, args.node_name, args.pod_cidr_wait, args.cluster_cidr)
+        pod_net = await runtime.networks.InspectNetwork(pb.InspectNetworkRequest(name=network))
+        gateway = pod_net.gateway if network == POD_NETWORK else ""
         ctx = AgentContext(
             client=client, runtime=runtime, volumes=PodVolumes(root),
             recorder=EventRecorder(client, "kubelet", args.node_name),
             node_name=args.node_name, host_ip=config.internal_ip, root=root, pod_network=network,
-            resolv=ResolvConfig([s for s in args.cluster_dns.split(",") if s], args.cluster_domain),
+            resolv=ResolvConfig(cluster_network.cluster_dns_servers(args, gateway), args.cluster_domain),
             node_allocatable=(node.get("status") or {}).get("allocatable") or {},
             allow_privileged=args.allow_privileged,
         )
         informer = Informer(client, PODS, field_selector=f"spec.nodeName={args.node_name}")
         pods = PodManager(ctx, informer)
-        await asyncio.gather(reporter.run(), pods.run())
+        net = None
+        if args.cluster_network and gateway:
+            net = cluster_network.from_args(args, client, args.node_name, config.internal_ip,
+                                            pod_bridge=pod_net.bridge, gateway=gateway)
+        await asyncio.gather(reporter.run(), pods.run(), *([net.run()] if net else []))
     finally:
         await runtime.close()
         await client.close()
