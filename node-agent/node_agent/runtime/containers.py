@@ -511,7 +511,7 @@ class ContainerManager:
         def cleanup() -> None:
             try:
                 cgroup.kill_all(signal_module.SIGKILL)
-                cgroup.remove(timeout=5)
+                cgroup.remove(timeout=15, kill=True)     # a loaded host may take a while to reap
             except OSError as e:
                 raise ContainerError(f"removing container {container_id}: {e}") from None
             shutil.rmtree(c.state_dir, ignore_errors=True)

@@ -48,11 +48,18 @@ class Cgroup:
     def directories(self) -> list[str]:
         raise NotImplementedError
 
-    def remove(self, timeout: float = 2.0) -> None:
-        """rmdir every directory; processes that are still exiting get `timeout`."""
+    def remove(self, timeout: float = 2.0, *, kill: bool = False) -> None:
+        """rmdir every directory; processes that are still exiting get `timeout`.
+        With `kill`, whatever is still inside is SIGKILLed on every try."""
         deadline = time.monotonic() + timeout
         for path in self.directories():
             while True:
+                if kill:
+                    for pid in _read_pids(os.path.join(path, "cgroup.procs")):
+                        try:
+                            os.kill(pid, 9)
+                        except ProcessLookupError:
+                            pass
                 try:
                     os.rmdir(path)
                     break
