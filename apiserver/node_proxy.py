@@ -241,8 +241,20 @@ class NodeProxy:
             raise errors.service_unavailable("pods/proxy is not served by Ketch")
         base, path, query = await self.pod_target(rp.namespace or "", name, sub or "", request.query_params)
         if sub in STREAMING:
-            raise _bad_request("Upgrade request required")
+            # kubectl lands here when its WebSocket upgrade failed and it falls back to SPDY:
+            # say why the WebSocket failed if the agent is down, else that SPDY is not served.
+            await self._check_reachable(base)
+            raise _bad_request(f"Upgrade request required: Ketch serves pods/{sub} over WebSocket only "
+                               "(v5.channel.k8s.io, SPDY/3.1+portforward.k8s.io)")
         return await self._forward(request, f"https://{base}{path}", query)
+
+    async def _check_reachable(self, base: str) -> None:
+        host, _, port = base.rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)), 3)
+        except (OSError, TimeoutError) as exc:
+            raise errors.service_unavailable(f"the node agent at {base} is not reachable: {exc}") from None
+        writer.close()
 
     async def node_proxy(self, request: Request, node_name: str, rest: str) -> Response:
         base = await self._node_base(node_name)

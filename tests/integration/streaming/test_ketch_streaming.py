@@ -84,3 +84,51 @@ def test_ketch_top_pods_and_nodes(cluster, chatty):
     assert lines[0].split() == ["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"]
     row = next(line.split() for line in lines[1:] if line.startswith(cluster.agent.node_name))
     assert row[1].endswith("m") and row[3].endswith("Mi") and int(row[3][:-2]) > 0
+
+
+def test_ketch_exec_it_on_a_terminal_resizes_and_exits_with_the_code(cluster, chatty):
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    env = dict(os.environ, PYTHONPATH=REPO, HOME=str(cluster.root))
+    proc = subprocess.Popen([sys.executable, "-m", "ketch.cli.main", "--kubeconfig", str(cluster.api.kubeconfig),
+                             "-n", cluster.namespace, "exec", "-it", chatty, "--", "sh"],
+                            stdin=slave, stdout=slave, stderr=slave, env=env, cwd=REPO, close_fds=True)
+    os.close(slave)
+    output = b""
+
+    def read_for(seconds: float, until: bytes | None = None) -> None:
+        nonlocal output
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and proc.poll() is None:
+            if until is not None and until in output:
+                return
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    output += os.read(master, 4096)
+                except OSError:
+                    return
+
+    try:
+        read_for(10, until=b"# ")  # the shell's prompt: it reads its input from here on
+        os.write(master, b"stty size\n")
+        read_for(5, until=b"30 100")
+        assert b"30 100" in output, output  # the terminal's size reached the container
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 132, 0, 0))
+        os.kill(proc.pid, __import__("signal").SIGWINCH)
+        time.sleep(0.5)
+        os.write(master, b"stty size; exit 7\n")
+        read_for(10)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert b"50 132" in output, output  # SIGWINCH sent the new size
+    assert proc.returncode == 7, output

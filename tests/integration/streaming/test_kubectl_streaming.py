@@ -163,6 +163,10 @@ def test_kubectl_exec_it_on_a_terminal(cluster, sleeper):
     os.close(slave)
     output = b""
     try:
+        deadline = time.monotonic() + 10
+        while b"# " not in output and proc.poll() is None and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                output += os.read(master, 4096)  # wait for the prompt: the shell reads input after it
         os.write(master, b"stty size; echo $((6*7)); exit 5\n")
         deadline = time.monotonic() + 20
         while proc.poll() is None and time.monotonic() < deadline:
