@@ -125,7 +125,7 @@ class ClusterNetwork:
             ProxySettings(table=services_table, pod_bridge=pod_bridge, pod_cidr=cluster_cidr,
                           cluster_cidr=cluster_cidr),
             debounce=debounce, check_interval=resync,
-            nft_command=["ip", "netns", "exec", netns, "nft"] if netns else ["nft"])
+            nft_command=["ip", "netns", "exec", netns, "nft"] if netns else ["nft"], netns=netns)
         self.dns: DnsServer | None = None
         if dns_address:
             zone = ZoneFromInformers(self.services, self.endpoints, cluster_domain)

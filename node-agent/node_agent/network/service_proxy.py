@@ -17,11 +17,11 @@ import asyncio
 import logging
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from node_agent.network import service_rules
-from node_agent.network.service_rules import ProxySettings, Rendered, Ruleset
+from node_agent.network.service_rules import ProxySettings, Rendered, Ruleset, UdpFlow
 
 log = logging.getLogger("ketch.node_agent.service_proxy")
 
@@ -58,12 +58,13 @@ class ServiceProxy:
     ``services`` / ``endpoints`` are informers (``ketch.informer.Informer``)
     or anything with ``.store.list()``, ``.add_handler`` and ``.run()``;
     ``nft_command`` lets tests run nft inside a namespace
-    (``["ip", "netns", "exec", NS, "nft"]``).
+    (``["ip", "netns", "exec", NS, "nft"]``), and ``netns`` (a name or path)
+    is where conntrack entries of removed UDP backends are cleared.
     """
 
     def __init__(self, services, endpoints, settings: ProxySettings | None = None, *,  # noqa: ANN001
                  nft_command: Sequence[str] = ("nft",), debounce: float = 0.1,
-                 check_interval: float = 30.0) -> None:
+                 check_interval: float = 30.0, netns: str = "") -> None:
         self.services = services
         self.endpoints = endpoints
         self.settings = settings or ProxySettings()
@@ -71,6 +72,8 @@ class ServiceProxy:
         self.debounce = debounce
         self.check_interval = check_interval
         self.last_ruleset: Ruleset | None = None
+        self.last_udp_flows: frozenset[UdpFlow] = frozenset()
+        self.netns = netns
         self.last_timing: SwapTiming | None = None
         self.swaps = 0
         self._dirty = asyncio.Event()
@@ -79,6 +82,14 @@ class ServiceProxy:
 
     def _mark(self, *_: object) -> None:
         self._dirty.set()
+
+    def _in_netns(self, fn, *args):  # noqa: ANN001, ANN202
+        """Netlink work (conntrack) where the table is: this namespace, or ``netns`` when given."""
+        if not self.netns:
+            return fn(*args)
+        from node_agent.network import netns as ns
+
+        return ns.run_in(ns.netns_path(self.netns), fn, *args)
 
     def render(self) -> Rendered:
         eps = {f"{(e.get('metadata') or {}).get('namespace', 'default')}/{e['metadata']['name']}": e
@@ -112,6 +123,14 @@ class ServiceProxy:
             rendered_at = time.perf_counter()
             run_nft(script, self.nft_command)
         done = time.perf_counter()
+        gone = self.last_udp_flows - rendered.udp_flows
+        self.last_udp_flows = rendered.udp_flows
+        if gone:
+            try:
+                cleared = self._in_netns(flush_udp_conntrack, gone)
+                log.info("service proxy cleared udp_conntrack_entries=%d for removed backends", cleared)
+            except Exception as exc:  # stale entries then expire on their own (30 s for UDP)
+                log.warning("service proxy could not clear UDP conntrack entries: %r", exc)
         self.last_ruleset = rendered.ruleset
         self.swaps += 1
         self.last_timing = SwapTiming(rendered_at - began, done - rendered_at,
@@ -198,3 +217,34 @@ def ensure_service_route(service_cidr: str, bridge: str) -> bool:
         ipr.route("replace", dst=str(net.network_address), dst_len=net.prefixlen, oif=idx,
                   prefsrc=gateway, scope=253, table=254)
         return True
+
+
+def flush_udp_conntrack(flows: Iterable[UdpFlow]) -> int:
+    """Delete the conntrack entries DNATed along these (removed) UDP flows; how many went."""
+    import socket
+
+    from pyroute2 import Conntrack
+    from pyroute2.conntrack import NFCTAttrTuple
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    by_backend: dict[str, list[UdpFlow]] = {}
+    for flow in flows:
+        by_backend.setdefault(flow.backend_ip, []).append(flow)
+    deleted = 0
+    ct = Conntrack()
+    try:
+        entries = list(ct.dump_entries(tuple_orig=NFCTAttrTuple(proto=socket.IPPROTO_UDP)))
+        for entry in entries:
+            orig, reply = entry.tuple_orig, entry.tuple_reply
+            for flow in by_backend.get(reply.saddr, ()):
+                if orig.dport == flow.port and (orig.daddr == flow.address or not flow.address) \
+                        and orig.daddr != reply.saddr:  # DNATed, not a direct pod-to-pod flow
+                    try:
+                        ct.delete(entry)
+                        deleted += 1
+                    except NetlinkError:  # expired meanwhile
+                        pass
+                    break
+    finally:
+        ct.close()
+    return deleted

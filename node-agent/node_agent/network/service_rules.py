@@ -165,6 +165,20 @@ class Ruleset:
         return "\n".join(out) + "\n" if out else ""
 
 
+@dataclass(frozen=True)
+class UdpFlow:
+    """Where UDP to a Service can be DNATed: (cluster IP or any node address, port) -> backend IP.
+
+    UDP has no connection to end, so conntrack keeps sending a client's
+    datagrams to a removed backend until its entry expires; the proxy deletes
+    the entries of flows that disappear (as kube-proxy does).
+    """
+
+    address: str  # the clusterIP; "" for a NodePort (any local address)
+    port: int
+    backend_ip: str
+
+
 @dataclass
 class Rendered:
     ruleset: Ruleset
@@ -172,6 +186,7 @@ class Rendered:
     backends: int = 0
     rejecting: int = 0
     affinity_sets: list[str] = field(default_factory=list)
+    udp_flows: frozenset[UdpFlow] = frozenset()
 
     @property
     def script(self) -> str:
@@ -322,6 +337,7 @@ def render(ports: list[ServicePort], settings: ProxySettings | None = None) -> R
     chains: dict[str, list[str]] = {}
     sets: dict[str, str] = {}
     backends = rejecting = 0
+    udp: set[UdpFlow] = set()
     for sp in ports:
         if not sp.backends:
             rejecting += 1
@@ -330,6 +346,10 @@ def render(ports: list[ServicePort], settings: ProxySettings | None = None) -> R
                 maps["no_endpoint_nodeports"][f"{sp.protocol} . {sp.node_port}"] = "goto reject_service"
             continue
         backends += len(sp.backends)
+        if sp.protocol == "udp":
+            udp |= {UdpFlow(sp.cluster_ip, sp.port, b.ip) for b in sp.backends}
+            if sp.node_port:
+                udp |= {UdpFlow("", sp.node_port, b.ip) for b in sp.backends}
         maps["service_ips"][f"{sp.cluster_ip} . {sp.protocol} . {sp.port}"] = f"goto {sp.chain}"
         _service_chains(sp, chains, sets)
         if sp.node_port:
@@ -338,7 +358,7 @@ def render(ports: list[ServicePort], settings: ProxySettings | None = None) -> R
             chains[np_chain] = [f"meta mark set meta mark | {mark}", f"goto {sp.chain}"]
     ruleset = Ruleset(settings.table, _static_chains(settings), maps, sets, chains)
     return Rendered(ruleset, service_ports=len(ports), backends=backends, rejecting=rejecting,
-                    affinity_sets=list(sets))
+                    affinity_sets=list(sets), udp_flows=frozenset(udp))
 
 
 def delete_script(table: str = DEFAULT_TABLE) -> str:

@@ -217,7 +217,7 @@ class Lab:
         """The node's ServiceProxy, fed from plain objects instead of informers."""
         if node.name not in self.proxies:
             self.proxies[node.name] = ServiceProxy(StaticSource(), StaticSource(), self.settings(),
-                                                   nft_command=self.nft(node))
+                                                   nft_command=self.nft(node), netns=node.netns)
         return self.proxies[node.name]
 
     def program_services(self, services: list[dict], endpoints: dict[str, dict]) -> list:

@@ -255,3 +255,36 @@ def test_udp_services_forward_and_reject(lab: Lab, port: int, tmp_path: Path) ->
     assert netns.run_in(client.path, _udp_ask, "10.213.32.53", 53) == backend.name
     with pytest.raises(ConnectionRefusedError):  # ICMP port unreachable from the reject
         netns.run_in(client.path, _udp_ask, "10.213.32.54", 53)
+
+
+def _udp_ask_from(src_port: int, ip: str, port: int) -> str:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(2)
+        s.bind(("0.0.0.0", src_port))
+        s.connect((ip, port))
+        s.send(b"?")
+        return s.recv(512).decode()
+
+
+def test_udp_flows_to_a_removed_backend_move_to_the_new_one(lab: Lab, port: int, tmp_path: Path) -> None:
+    """Same client socket, backend replaced: its conntrack entry is cleared, not left pointing at the old pod."""
+    script = tmp_path / "udp_echo.py"
+    script.write_text(UDP_ECHO)
+    old, new = lab.nodes[1].pods[1], lab.nodes[2].pods[1]
+    for pod in (old, new):
+        proc = subprocess.Popen(["ip", "netns", "exec", pod.netns, sys.executable, str(script), str(port + 3),
+                                 pod.name], stdout=subprocess.PIPE, text=True)
+        lab.processes.append(proc)
+        assert proc.stdout.readline().strip() == "ready"
+    svc = {"metadata": {"namespace": "default", "name": "udp-move"},
+           "spec": {"clusterIP": "10.213.32.55", "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}]}}
+
+    def backend(pod) -> dict:  # noqa: ANN001
+        return {"subsets": [{"addresses": [{"ip": pod.ip}], "ports": [{"name": "dns", "port": port + 3,
+                                                                       "protocol": "UDP"}]}]}
+
+    client, src_port = lab.nodes[0].pods[1], port + 4
+    lab.program_services([svc], {"default/udp-move": backend(old)})
+    assert netns.run_in(client.path, _udp_ask_from, src_port, "10.213.32.55", 53) == old.name
+    lab.program_services([svc], {"default/udp-move": backend(new)})
+    assert netns.run_in(client.path, _udp_ask_from, src_port, "10.213.32.55", 53) == new.name
