@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import shutil
 import signal as signal_module
 import time
@@ -29,6 +30,9 @@ from .shim.spawner import SpawnerClient
 from .shim.state import CONFIG_FILE, SOCKET_FILE, STATE_FILE, read_json, write_json_atomic
 
 log = logging.getLogger("ketch.runtime.containers")
+
+#: ids name directories and cgroups: no '/', and no leading '.' (spare cgroups are `.warm-<pid>`)
+VALID_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
 
 
 class ProcessIO:
@@ -399,6 +403,9 @@ class ContainerManager:
         shutil.rmtree(entry, ignore_errors=True)
 
     async def create(self, spec: ContainerSpec) -> str:
+        if not VALID_ID.fullmatch(spec.id or ""):
+            raise ContainerError(f"invalid container id {spec.id!r}: use 1-128 letters, digits, '_', '-' or '.', "
+                                 "not starting with '.'")
         if spec.id in self._containers:
             raise ContainerError(f"container {spec.id} already exists")
         if not spec.args:

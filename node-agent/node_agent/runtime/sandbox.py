@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,6 +19,7 @@ from .shim.spawner import SpawnerClient
 from .shim.state import read_json, write_json_atomic
 
 NETNS_DIR = "/run/netns"
+VALID_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
 
 
 class SandboxError(Exception):
@@ -61,6 +63,8 @@ class SandboxManager:
         at /run/netns/<name>, so `ip netns exec <name> …` works."""
         if publish_as and (netns or "/" in publish_as or not publish_as.startswith("ketch")):
             raise SandboxError("publish_as needs a new network namespace and a 'ketch…' name without '/'")
+        if not VALID_ID.fullmatch(id or ""):
+            raise SandboxError(f"invalid sandbox id {id!r}: use 1-128 letters, digits, '_', '-' or '.'")
         directory = self._dir(id)
         ns_dir = directory / "ns"
         try:

@@ -254,3 +254,10 @@ async def test_update_resources_of_a_running_container(manager, rootfs):
     stats = manager.stats(cid_)
     assert stats["memory_limit_bytes"] == 96 << 20
     assert stats["pids_limit"] == 50
+
+
+async def test_ids_that_would_escape_their_directories_are_refused(manager, rootfs):
+    for bad in ("../etc", "a/b", ".warm-1", ""):
+        with pytest.raises(ContainerError, match="invalid container id"):
+            await manager.create(ContainerSpec(id=bad, rootfs=str(rootfs), args=["true"]))
+    assert manager.list() == []
