@@ -128,6 +128,33 @@ async def test_cluster_network_follows_nodes_services_and_endpoints(api_lab) -> 
                                           f"nope-{lab.rid}.default.svc.cluster.local")
         assert missing.header.rcode == RCODE.NXDOMAIN
 
+        # the endpoint turns unready (the endpoints controller moves it): new connections are refused
+        endpoints = await client.get(ENDPOINTS, svc_name, namespace="default")
+        subset = endpoints["subsets"][0]
+        subset["notReadyAddresses"], subset["addresses"] = subset.pop("addresses"), []
+        await client.update(ENDPOINTS, endpoints)
+
+        async def refused() -> bool:
+            try:
+                await asyncio.to_thread(lab.connect, a.netns, cluster_ip, 80, 1.0)
+            except ConnectionRefusedError:
+                return True
+            return False
+
+        assert await eventually(refused, timeout=5)
+        endpoints = await client.get(ENDPOINTS, svc_name, namespace="default")
+        subset = endpoints["subsets"][0]
+        subset["addresses"], subset["notReadyAddresses"] = subset.pop("notReadyAddresses"), []
+        await client.update(ENDPOINTS, endpoints)
+
+        async def served() -> bool:
+            try:
+                return (await asyncio.to_thread(lab.connect, a.netns, cluster_ip, 80, 1.0)).startswith(b.name)
+            except OSError:
+                return False
+
+        assert await eventually(served, timeout=5)
+
         # what someone removes behind the agent's back comes back (level-triggered, periodic checks)
         sh("ip", "-n", n1.netns, "link", "del", overlay.DEFAULT_DEVICE)
         sh(*lab.nft(n1), "delete", "table", "ip", "ketch_services")
