@@ -11,9 +11,11 @@ One object, three parts sharing three informers (Nodes, Services, Endpoints):
   ``service_proxy.ensure_service_route``);
 - optionally the cluster DNS server (``node_agent.dns``) on ``dns_address``.
 
-Usage in the agent, after the pod network exists::
+Usage in the agent, after the pod network exists (or ``from_args`` with the
+flags of ``add_flags``; docs/networking.md shows the main.py change)::
 
-    net = ClusterNetwork(client, node_name, node_ip, dns_address=gateway)
+    net = ClusterNetwork(client, node_name, node_ip, pod_bridge=bridge, dns_address=gateway,
+                         service_cidr="10.96.0.0/12")
     await net.run()          # until cancelled
 
 Constructor arguments:
@@ -30,6 +32,10 @@ Constructor arguments:
 - ``dns_address``: "" for no DNS server, else the address to serve on (port
   ``dns_port``), answering ``cluster_domain`` and forwarding the rest to the
   nameservers of ``upstream_resolv_conf``;
+- ``service_cidr``: routed to the pod bridge so the node's own processes reach
+  ClusterIPs ("" = no route);
+- ``debounce`` (proxy), ``resync`` (overlay pass and proxy table check),
+  ``hairpin_interval`` (hairpin and service route check), in seconds;
 - ``cleanup``: on exit remove the table and the VXLAN device (``ketch down``);
 - ``netns``: program another network namespace (an ``ip netns`` name or a
   path) while talking to the apiserver from this one: netlink calls enter it,
