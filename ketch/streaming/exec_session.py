@@ -22,12 +22,19 @@ class ExecSession:
                  stdout: BinaryIO | None = None, stderr: BinaryIO | None = None) -> None:
         self.ws = ws
         self.stdin, self.tty = stdin, tty
-        self.stdin_fd = sys.stdin.fileno() if stdin_fd is None else stdin_fd
+        self._stdin_fd = stdin_fd
         self.stdout = stdout or sys.stdout.buffer
         self.stderr = stderr or sys.stderr.buffer
         self._send_lock = threading.Lock()
         self._saved_term: list | None = None
         self.v5 = getattr(ws, "subprotocol", None) == channels.V5
+
+    @property
+    def stdin_fd(self) -> int:
+        """Our stdin's descriptor, looked up only when stdin or a TTY is used."""
+        if self._stdin_fd is None:
+            self._stdin_fd = sys.stdin.fileno()
+        return self._stdin_fd
 
     def send(self, channel: int, data: bytes) -> None:
         with self._send_lock:

@@ -1,7 +1,6 @@
 """The agent's reading of pods/log query parameters and its timestamp format."""
 
 import pytest
-
 from node_agent.server import logs
 
 
