@@ -13,6 +13,7 @@ runtime, so the node keeps every port of its pod bridge in hairpin mode.
 from __future__ import annotations
 
 import logging
+import socket
 
 log = logging.getLogger("ketch.node_agent.hairpin")
 
@@ -20,7 +21,11 @@ BRIDGE_MODE_HAIRPIN = 1
 
 
 def ensure_hairpin(bridge: str) -> list[str]:
-    """Turn hairpin mode on for the bridge's ports that lack it; the names changed (calling thread's netns)."""
+    """Turn hairpin mode on for the bridge's ports that lack it; the names changed (calling thread's netns).
+
+    One AF_BRIDGE dump lists every port with its mode, so the periodic check
+    costs one netlink round trip however many pods there are.
+    """
     from pyroute2 import IPRoute
 
     changed = []
@@ -28,16 +33,15 @@ def ensure_hairpin(bridge: str) -> list[str]:
         found = ipr.link_lookup(ifname=bridge)
         if not found:
             return changed
-        for link in ipr.get_links():
-            if link.get_attr("IFLA_MASTER") != found[0]:
+        for port in ipr.get_links(family=socket.AF_BRIDGE):
+            if port.get_attr("IFLA_MASTER") != found[0]:
                 continue
-            ports = ipr.brport("show", index=link["index"])
-            info = ports[0].get_attr("IFLA_PROTINFO") if ports else None
+            info = port.get_attr("IFLA_PROTINFO")
             if info is not None and info.get_attr("IFLA_BRPORT_MODE") == BRIDGE_MODE_HAIRPIN:
                 continue
             try:
-                ipr.brport("set", index=link["index"], mode=BRIDGE_MODE_HAIRPIN)
-                changed.append(link.get_attr("IFLA_IFNAME"))
+                ipr.brport("set", index=port["index"], mode=BRIDGE_MODE_HAIRPIN)
+                changed.append(port.get_attr("IFLA_IFNAME"))
             except Exception as exc:  # the port may vanish with its pod meanwhile
-                log.debug("hairpin on %s failed: %r", link.get_attr("IFLA_IFNAME"), exc)
+                log.debug("hairpin on %s failed: %r", port.get_attr("IFLA_IFNAME"), exc)
     return changed
