@@ -132,3 +132,33 @@ def test_ketch_exec_it_on_a_terminal_resizes_and_exits_with_the_code(cluster, ch
         os.close(master)
     assert b"50 132" in output, output  # SIGWINCH sent the new size
     assert proc.returncode == 7, output
+
+
+def test_ketch_logs_follow_and_the_default_container_annotation(cluster):
+    containers = [
+        {"name": "first", "image": "busybox:latest", "imagePullPolicy": "Never",
+         "command": ["sh", "-c", "echo from-first; exec sleep 3600"]},
+        {"name": "ticker", "image": "busybox:latest", "imagePullPolicy": "Never",
+         "command": ["sh", "-c", "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.2; done"]},
+    ]
+    cluster.create_pod("multi", [], containers=containers,
+                       annotations={"kubectl.kubernetes.io/default-container": "ticker"})
+    cluster.wait_running("multi")
+    env = dict(os.environ, PYTHONPATH=REPO, HOME=str(cluster.root))
+    proc = subprocess.Popen([sys.executable, "-m", "ketch.cli.main", "--kubeconfig", str(cluster.api.kubeconfig),
+                             "-n", cluster.namespace, "logs", "-f", "multi"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
+    try:
+        lines = [proc.stdout.readline().decode().strip() for _ in range(5)]
+    finally:
+        proc.kill()
+        proc.wait()
+    numbers = [int(line.split("-")[1]) for line in lines]
+    assert numbers == list(range(numbers[0], numbers[0] + 5)), lines
+    r = cluster.ketch("logs", "multi", "-c", "first")
+    assert r.stdout == b"from-first\n"
+    r = cluster.kubectl("logs", "multi", "--tail", "1")  # kubectl honours the annotation too
+    assert r.returncode == 0 and r.stdout.startswith(b"tick-"), r.stderr
+    # the server's own default (no container parameter) is the annotated one
+    resp = cluster.http.get(f"/api/v1/namespaces/{cluster.namespace}/pods/multi/log", params={"tailLines": "1"})
+    assert resp.status_code == 200 and resp.text.startswith("tick-")
