@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import secrets
 import shutil
@@ -131,28 +132,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--services", type=int, default=1000)
     p.add_argument("--endpoints", type=int, default=10)
     p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = p.parse_args(argv)
+    if os.geteuid() != 0:
+        print("bench network needs root (network namespaces, nftables)", file=sys.stderr)
+        return 1
     missing = [tool for tool in ("nft", "ip") + (() if args.skip_throughput else ("iperf3",))
                if shutil.which(tool) is None]
     if missing:
         print(f"bench network needs {', '.join(missing)} (deploy/install-deps.sh installs them)", file=sys.stderr)
         return 2
-    ok = True
+    results: dict = {}
     if not args.skip_throughput:
         t = throughput(args.seconds, args.rounds, args.pod_mtu)
         print(f"throughput pod-to-pod over VXLAN : {t['overlay_gbps']:.2f} Gbit/s")
         print(f"throughput node-to-node direct   : {t['direct_gbps']:.2f} Gbit/s")
         print(f"ratio overlay/direct             : {t['ratio']:.2f}  (median of {t['rounds']} paired rounds, "
               f"{t['ratio_min']:.2f}..{t['ratio_max']:.2f}; aim >= 0.80)")
-        ok = ok and t["ratio"] >= 0.8
+        results["throughput"] = t
     s = proxy_swap(args.services, args.endpoints, max(3, args.rounds))
     print(f"proxy {s['services']} Services x {s['endpoints']} endpoints ({s['rules']} rules in the table):")
     print(f"  full render {s['render_s'] * 1000:.0f} ms + nft swap {s['swap_s'] * 1000:.0f} ms "
           f"= {s['total_s'] * 1000:.0f} ms  (aim < 1000 ms)")
     print(f"  one Service changed (delta transaction): render+diff {s['one_change_render_s'] * 1000:.0f} ms"
           f" + nft {s['one_change_swap_s'] * 1000:.0f} ms = {s['one_change_total_s'] * 1000:.0f} ms")
-    ok = ok and s["total_s"] < 1.0
-    return 0 if ok else 1
+    results["proxy"] = s
+    if args.json:
+        print(json.dumps(results, separators=(",", ":")))
+    return 0  # aims missed are reported above; a failure to measure raises
 
 
 if __name__ == "__main__":
