@@ -237,3 +237,19 @@ def test_kubectl_port_forward_to_a_closed_port_reports_the_error(cluster, sleepe
         proc.terminate()
         _, err = proc.communicate(timeout=10)
     assert b"error forwarding port 9 to pod" in err and b"connection refused" in err.lower(), err
+
+
+def test_kubectl_cp_both_ways(cluster, sleeper, tmp_path):
+    """kubectl cp is tar over exec: stdin to the end, then the stdin close frame, then the exit code."""
+    src = tmp_path / "payload.txt"
+    src.write_bytes(b"copied through exec\n" * 1000)
+    r = cluster.kubectl("cp", str(src), f"{sleeper}:/tmp/payload.txt")
+    assert r.returncode == 0, r.stderr.decode()
+    r = cluster.kubectl("exec", sleeper, "--", "md5sum", "/tmp/payload.txt")
+    import hashlib
+
+    assert r.stdout.split()[0].decode() == hashlib.md5(src.read_bytes()).hexdigest()
+    back = tmp_path / "back.txt"
+    r = cluster.kubectl("cp", f"{sleeper}:/tmp/payload.txt", str(back))
+    assert r.returncode == 0, r.stderr.decode()
+    assert back.read_bytes() == src.read_bytes()
