@@ -193,6 +193,8 @@ def up(layout: LabLayout, settings: LabSettings, kubeconfig_path: str,
     for stage in sorted({c.stage for c in components} - {0}):
         stage_start = time.time()
         stage_results = start_stage([c for c in components if c.stage == stage])
+        if stage == 1:
+            clear_stale_pods(layout, settings, say)
         restarted.update({c.node: stage_start for c, _, started in stage_results if started and c.node})
         results += stage_results
     not_ready = wait_nodes_ready(layout, settings, restarted)
@@ -241,10 +243,13 @@ def down(layout: LabLayout, say: Callable[[str], None] = print, *, purge: bool =
                for kind in ("node-agent", "runtime", "scheduler", "controller-manager", "apiserver")}
     stopped = _stop_all([c.pid_file for c in by_kind["node-agent"]])
     live_runtimes = [c for c in by_kind["runtime"] if processes.running_pid(c.pid_file) is not None]
+    for c in by_kind["runtime"]:
+        if c not in live_runtimes and layout.runtime_root(c.node or "").is_dir():
+            _mark_unclean(layout, c.node or "")
     with ThreadPoolExecutor(max_workers=max(1, len(live_runtimes))) as pool:
-        counts = list(pool.map(lambda c: _power_off(layout, c.node, say), live_runtimes))
+        counts = list(pool.map(lambda c: _power_off(layout, c.node or "", say), live_runtimes))
     if sum(counts):
-        say(f"Stopped {sum(counts)} containers.")
+        say(f"Stopped {sum(counts)} container{'s' if sum(counts) != 1 else ''}.")
     stopped += _stop_all([c.pid_file for c in by_kind["runtime"]])
     stopped += _stop_all([c.pid_file for c in by_kind["scheduler"] + by_kind["controller-manager"]])
     stopped += _stop_all([c.pid_file for c in by_kind["apiserver"]])
@@ -273,13 +278,34 @@ def down(layout: LabLayout, say: Callable[[str], None] = print, *, purge: bool =
     return 0
 
 
-def _power_off(layout: LabLayout, node: str | None, say: Callable[[str], None]) -> int:
+def _power_off(layout: LabLayout, node: str, say: Callable[[str], None]) -> int:
     try:
-        return teardown.power_off_containers(layout.runtime_socket(node or ""))
+        return teardown.power_off_containers(layout.runtime_socket(node))
     except Exception as err:  # noqa: BLE001 - the cgroup sweep still stops them
         reason = err.details() if hasattr(err, "details") else str(err)
         say(f"warning: could not stop the containers of {node} through its runtime ({reason}); killing them")
+        _mark_unclean(layout, node)
         return 0
+
+
+def _mark_unclean(layout: LabLayout, node: str) -> None:
+    marker = layout.dirty_marker(node)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+
+
+def clear_stale_pods(layout: LabLayout, settings: LabSettings, say: Callable[[str], None]) -> None:
+    """After an unclean power-off, drop the sandboxes and containers a node's runtime still records.
+
+    Their processes and namespaces are gone; removing the records (before the
+    agent starts) lets the agent start those pods afresh, as after a reboot.
+    """
+    for node in settings.node_names():
+        marker = layout.dirty_marker(node)
+        if marker.exists():
+            teardown.power_off_containers(layout.runtime_socket(node))
+            marker.unlink()
+            say(f"{node}: cleared the pods of its last unclean power-off")
 
 
 def purge_state(layout: LabLayout, settings: LabSettings) -> None:

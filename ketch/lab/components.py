@@ -173,6 +173,10 @@ class LabLayout:
     def agent_root(self, node: str) -> Path:
         return self.node_dir(node) / "agent"
 
+    def dirty_marker(self, node: str) -> Path:
+        """Left by a `ketch down` that could not reach the node's runtime: its records are stale."""
+        return self.node_dir(node) / "unclean-power-off"
+
     def owned_dirs(self) -> list[Path]:
         return [self.state_dir, self.run_dir]
 

@@ -173,3 +173,21 @@ def test_with_sample_app_deploys_the_readme_example(lab: Lab):
         assert {p["spec"]["nodeName"] for p in pods} == set(lab.nodes)
     finally:
         lab.kubectl("delete", "deployment,service,configmap", "-l", "app=web", "--wait=false")
+
+
+def test_down_after_a_runtime_crash_then_up_brings_the_pods_back(lab: Lab):
+    """A runtime that died cannot stop its containers: down kills them by cgroup, up clears its stale pods."""
+    applied = lab.kubectl("apply", "-f", "-", stdin=HTTPD_DEPLOYMENT.format(name="crash", replicas=2))
+    assert applied.returncode == 0, applied.stderr
+    try:
+        wait_ready_pods(lab, "app=crash", 2)
+        node = lab.nodes[0]
+        lab.kill("runtime", node)
+        down = lab.down()
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert lab.leftovers() == []
+        up = lab.up().stdout
+        assert f"{node}: cleared the pods of its last unclean power-off" in up, up
+        wait_ready_pods(lab, "app=crash", 2)
+    finally:
+        lab.kubectl("delete", "deployment", "crash", "--wait=false")
