@@ -142,7 +142,7 @@ class ServiceProxy:
         return self.last_timing
 
     async def run(self) -> None:
-        """Keep the table current until cancelled; remove it on the way out."""
+        """Run both informers and keep the table current until cancelled (the table stays: remove() takes it out)."""
         tasks = [asyncio.create_task(self.services.run()), asyncio.create_task(self.endpoints.run())]
         try:
             await asyncio.gather(self.services.wait_synced(), self.endpoints.wait_synced())
