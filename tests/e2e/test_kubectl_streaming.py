@@ -27,8 +27,8 @@ from tests.e2e.test_workloads import (  # noqa: F401  (kube_namespace: the `kube
 pytestmark = pytest.mark.timeout(180)
 
 #: What kubectl prints when the apiserver has no streaming route, or no agent serves it.
-NOT_LANDED = ("the server could not find the requested resource", "NotFound", "not implemented",
-              "connection refused", "no agent streaming server")
+NOT_LANDED = ("does not serve it yet", "the server could not find the requested resource",
+              "not implemented")
 
 
 def running_pod(kube: Kube, name: str, command: str) -> dict:

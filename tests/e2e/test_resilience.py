@@ -179,7 +179,7 @@ def test_lost_node_goes_notready_and_its_pods_come_back_on_the_other(lab, kube):
     pods = wait_running_ready(kube, "app=move", 4, timeout=60)
     on_lost = {p["metadata"]["name"] for p in pods if p["spec"]["nodeName"] == lost}
     assert on_lost, "the spread should put some replicas on each node"
-    grace = float(getattr(lab, "node_monitor_grace_period", 40))
+    grace = float(lab.settings.node_monitor_grace_period)
     try:
         stopped = time.monotonic()
         lab.kill(AGENT, lost, signal.SIGKILL)
