@@ -17,6 +17,7 @@ import json
 import logging
 import socket
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from starlette.websockets import WebSocket
 
 from ketch.streaming import channels
 from ketch.streaming import portforward as pf
-from node_agent.server import auth, logs, targets
+from node_agent.server import auth, logs, metrics, targets
 from node_agent.server import exec as exec_stream
 from node_agent.server.portforward import PortForwardSession, netns_dialer
 from node_agent.server.stats import StatsProvider
@@ -80,8 +81,12 @@ def build_app(pod_manager: Any, runtime: Any, node_name: str) -> Starlette:
             return status(400, "BadRequest", str(exc))
         except targets.TargetError as exc:
             return status(exc.code, exc.reason, exc.message)
-        return StreamingResponse(logs.stream_logs(runtime, ref.container_id, opts),
-                                 media_type="text/plain; charset=utf-8")
+        async def counted() -> AsyncIterator[bytes]:
+            with metrics.session("logs"):
+                async for chunk in logs.stream_logs(runtime, ref.container_id, opts):
+                    yield chunk
+
+        return StreamingResponse(counted(), media_type="text/plain; charset=utf-8")
 
     async def stream(websocket: WebSocket, attach: bool) -> None:
         p, params = websocket.path_params, websocket.query_params
@@ -99,7 +104,8 @@ def build_app(pod_manager: Any, runtime: Any, node_name: str) -> Starlette:
             return
         log.info("%s pod=%s/%s container=%s tty=%s stdin=%s", "attach" if attach else "exec",
                  p["namespace"], p["pod"], p["container"], flags["tty"], flags["stdin"])
-        await exec_stream.run_stream(websocket, runtime, ref.container_id, command=command, **flags)
+        with metrics.session("attach" if attach else "exec"):
+            await exec_stream.run_stream(websocket, runtime, ref.container_id, command=command, **flags)
 
     async def exec_ws(websocket: WebSocket) -> None:
         await stream(websocket, attach=False)
@@ -120,6 +126,10 @@ def build_app(pod_manager: Any, runtime: Any, node_name: str) -> Starlette:
         await websocket.accept(subprotocol=pf.WEBSOCKET_PROTOCOL)
         log.info("port-forward pod=%s/%s", p["namespace"], p["pod"])
         session = PortForwardSession(websocket.send_bytes, netns_dialer(netns))
+        with metrics.session("portforward"):
+            await _serve_port_forward(websocket, session, p)
+
+    async def _serve_port_forward(websocket: WebSocket, session: PortForwardSession, p: dict) -> None:
         try:
             while True:
                 message = await websocket.receive()
@@ -136,7 +146,8 @@ def build_app(pod_manager: Any, runtime: Any, node_name: str) -> Starlette:
                 await websocket.close(1000)
 
     async def stats_summary(_request: Request) -> Response:
-        return Response(json.dumps(await stats.summary()), media_type="application/json")
+        with metrics.session("stats"):
+            return Response(json.dumps(await stats.summary()), media_type="application/json")
 
     async def healthz(_request: Request) -> Response:
         return PlainTextResponse("ok")
