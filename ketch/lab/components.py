@@ -288,12 +288,14 @@ def control_plane(layout: LabLayout, settings: LabSettings) -> list[Component]:
         endpoint=f"{api_url} (etcd http://127.0.0.1:{settings.etcd_client_port})",
     )
     kubeconfig = str(layout.kubeconfig)
-    # metrics on the lab's own address: ports never clash with another lab's
+    # metrics on the lab's own address: ports never clash with another lab's.
+    # One instance each, so no leader election: a restarted daemon would wait for
+    # the Lease of its killed predecessor to expire (15 s) before doing anything.
     cm_metrics, sched_metrics = f"{gw}:10257", f"{gw}:10259"
     manager = Component(
         name="controller-manager", kind="controller-manager", stage=1,
         argv=[sys.executable, "-m", "controllers.main", "--kubeconfig", kubeconfig,
-              "--metrics-bind-address", cm_metrics,
+              "--metrics-bind-address", cm_metrics, "--no-leader-elect",
               "--node-monitor-grace-period", str(settings.node_monitor_grace_period),
               "--default-toleration-seconds", str(settings.default_toleration_seconds),
               "--cluster-cidr", settings.cluster_cidr],
@@ -304,7 +306,7 @@ def control_plane(layout: LabLayout, settings: LabSettings) -> list[Component]:
     scheduler = Component(
         name="scheduler", kind="scheduler", stage=1,
         argv=[sys.executable, "-m", "scheduler.main", "--kubeconfig", kubeconfig,
-              "--metrics-bind-address", sched_metrics],
+              "--metrics-bind-address", sched_metrics, "--no-leader-elect"],
         pid_file=layout.run_dir / "scheduler.pid",
         log_file=layout.log_dir / "scheduler.log",
         ready=tcp_ready(gw, 10259), endpoint=f"metrics http://{sched_metrics}/metrics",
