@@ -103,6 +103,7 @@ def _fetch(port: int, path: str = "/", timeout: float = 5) -> bytes:
 
 def test_kubectl_port_forward_to_httpd(cluster):
     cluster.create_pod("web", ["sh", "-c", "mkdir -p /www && echo hello-from-pod > /www/index.html && "
+                                           "head -c 3000000 /dev/urandom > /www/big && md5sum /www/big && "
                                            "exec httpd -f -p 8080 -h /www"])
     cluster.wait_running("web")
     local = free_port()
@@ -114,6 +115,14 @@ def test_kubectl_port_forward_to_httpd(cluster):
         assert f"127.0.0.1:{local} -> 8080" in line, (line, proc.stderr.read1(4096) if proc.poll() is not None else "")
         assert _fetch(local) == b"hello-from-pod\n"
         assert _fetch(local) == b"hello-from-pod\n"  # a second connection on the same session
+        # concurrent connections, and 3 MB in many SPDY data frames, intact
+        import hashlib
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(lambda _: _fetch(local), range(16))) == [b"hello-from-pod\n"] * 16
+        logged = cluster.kubectl("logs", "web").stdout.split()[0].decode()
+        assert hashlib.md5(_fetch(local, "/big", timeout=30)).hexdigest() == logged
         # a raw connection: bytes both ways, the pod closes, we see EOF
         with socket.create_connection(("127.0.0.1", local), timeout=5) as s:
             s.sendall(b"GET /missing HTTP/1.0\r\n\r\n")
