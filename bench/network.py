@@ -16,6 +16,7 @@ deletes at the end, also on failure. Needs root, nft and iperf3.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import random
@@ -102,7 +103,9 @@ def proxy_swap(services: int, endpoints: int, rounds: int) -> dict:
         full = [proxy.sync_once(force=True) for _ in range(rounds)]
         changed = []
         for r in range(rounds):  # one Service gains an endpoint
-            eps[f"bench/svc{r}"]["subsets"][0]["addresses"].append({"ip": f"10.245.0.{r + 1}"})
+            changed_ep = copy.deepcopy(eps[f"bench/svc{r}"])  # informers hand over new objects
+            changed_ep["subsets"][0]["addresses"].append({"ip": f"10.245.0.{r + 1}"})
+            eps[f"bench/svc{r}"] = changed_ep
             ep_src.set(list(eps.values()))
             changed.append(proxy.sync_once())
         rules = sh("ip", "netns", "exec", ns, "nft", "-a", "list", "table", "ip",

@@ -211,39 +211,52 @@ def service_ports(services: list[dict], endpoints: dict[str, dict]) -> list[Serv
     out: list[ServicePort] = []
     for svc in services:
         meta = svc.get("metadata") or {}
-        spec = svc.get("spec") or {}
-        ns, name = meta.get("namespace", "default"), meta.get("name", "")
-        cluster_ip = spec.get("clusterIP") or ""
-        if spec.get("type") == "ExternalName" or not _is_ipv4(cluster_ip):
+        out += ports_of_service(svc, endpoints.get(f"{meta.get('namespace', 'default')}/{meta.get('name', '')}"))
+    return sort_ports(out)
+
+
+def sort_ports(ports: list[ServicePort]) -> list[ServicePort]:
+    """The order render() expects (stable tables, stable deltas)."""
+    ports.sort(key=lambda p: p.key)
+    return ports
+
+
+def ports_of_service(svc: dict, ep: dict | None) -> list[ServicePort]:
+    """One Service's ports with their ready backends (its Endpoints may be None)."""
+    meta = svc.get("metadata") or {}
+    spec = svc.get("spec") or {}
+    ns, name = meta.get("namespace", "default"), meta.get("name", "")
+    cluster_ip = spec.get("clusterIP") or ""
+    if spec.get("type") == "ExternalName" or not _is_ipv4(cluster_ip):
+        return []
+    affinity = 0
+    if spec.get("sessionAffinity") == "ClientIP":
+        config = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {})
+        affinity = int(config.get("timeoutSeconds") or DEFAULT_AFFINITY_TIMEOUT)
+    ep = ep or {}
+    out = []
+    for port in spec.get("ports") or []:
+        protocol = _PROTOCOLS.get(port.get("protocol") or "TCP")
+        if protocol is None:
             continue
-        affinity = 0
-        if spec.get("sessionAffinity") == "ClientIP":
-            config = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {})
-            affinity = int(config.get("timeoutSeconds") or DEFAULT_AFFINITY_TIMEOUT)
-        ep = endpoints.get(f"{ns}/{name}") or {}
-        for port in spec.get("ports") or []:
-            protocol = _PROTOCOLS.get(port.get("protocol") or "TCP")
-            if protocol is None:
-                continue
-            port_name = port.get("name") or ""
-            backends = set()
-            for subset in ep.get("subsets") or []:
-                for ep_port in subset.get("ports") or []:
-                    if (ep_port.get("name") or "") != port_name:
-                        continue
-                    if _PROTOCOLS.get(ep_port.get("protocol") or "TCP") != protocol:
-                        continue
-                    for addr in subset.get("addresses") or []:
-                        if _is_ipv4(addr.get("ip") or ""):
-                            backends.add(Backend(addr["ip"], int(ep_port["port"])))
-            node_port = int(port.get("nodePort") or 0) if spec.get("type") in ("NodePort", "LoadBalancer") else 0
-            out.append(ServicePort(
-                namespace=ns, name=name, port_name=port_name, protocol=protocol, cluster_ip=cluster_ip,
-                port=int(port["port"]), node_port=node_port,
-                backends=tuple(sorted(backends, key=lambda b: (socket.inet_aton(b.ip), b.port))),
-                affinity_timeout=affinity,
-            ))
-    out.sort(key=lambda p: p.key)
+        port_name = port.get("name") or ""
+        backends = set()
+        for subset in ep.get("subsets") or []:
+            for ep_port in subset.get("ports") or []:
+                if (ep_port.get("name") or "") != port_name:
+                    continue
+                if _PROTOCOLS.get(ep_port.get("protocol") or "TCP") != protocol:
+                    continue
+                for addr in subset.get("addresses") or []:
+                    if _is_ipv4(addr.get("ip") or ""):
+                        backends.add(Backend(addr["ip"], int(ep_port["port"])))
+        node_port = int(port.get("nodePort") or 0) if spec.get("type") in ("NodePort", "LoadBalancer") else 0
+        out.append(ServicePort(
+            namespace=ns, name=name, port_name=port_name, protocol=protocol, cluster_ip=cluster_ip,
+            port=int(port["port"]), node_port=node_port,
+            backends=tuple(sorted(backends, key=lambda b: (socket.inet_aton(b.ip), b.port))),
+            affinity_timeout=affinity,
+        ))
     return out
 
 
