@@ -44,7 +44,7 @@ def test_a_reused_pid_is_not_ours(tmp_path):
 
 def test_layout_and_settings_round_trip(tmp_path):
     layout = LabLayout.under(tmp_path)
-    assert layout.run_dir == tmp_path / "run" and layout.log_dir == tmp_path / "log"
+    assert layout.run_dir == tmp_path / "run" and layout.log_dir == tmp_path / "logs"
     assert layout.ca_file == tmp_path / "apiserver" / "pki" / "ca.crt"
     LabSettings(apiserver_port=1234).save(layout.settings_file)
     assert LabSettings.load(layout.settings_file).apiserver_port == 1234
