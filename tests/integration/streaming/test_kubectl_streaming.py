@@ -262,3 +262,20 @@ def test_kubectl_cp_both_ways(cluster, sleeper, tmp_path):
     r = cluster.kubectl("cp", f"{sleeper}:/tmp/payload.txt", str(back))
     assert r.returncode == 0, r.stderr.decode()
     assert back.read_bytes() == src.read_bytes()
+
+
+def test_python_kubernetes_client_exec_and_logs(cluster, sleeper):
+    """The official Python client: exec over v4.channel.k8s.io WebSockets, logs over plain GET."""
+    from kubernetes import client, config
+    from kubernetes.stream import stream
+
+    api = client.CoreV1Api(config.new_client_from_config(str(cluster.api.kubeconfig)))
+    out = stream(api.connect_get_namespaced_pod_exec, sleeper, cluster.namespace,
+                 command=["sh", "-c", "echo from-python"], stderr=True, stdin=False, stdout=True, tty=False)
+    assert out == "from-python\n"
+    resp = stream(api.connect_get_namespaced_pod_exec, sleeper, cluster.namespace,
+                  command=["sh", "-c", "exit 4"], stderr=True, stdin=False, stdout=True, tty=False,
+                  _preload_content=False)
+    resp.run_forever(timeout=10)
+    assert resp.returncode == 4
+    assert api.read_namespaced_pod_log(sleeper, cluster.namespace) == "ready\n"
