@@ -97,10 +97,16 @@ def proxy_swap(services: int, endpoints: int, rounds: int) -> dict:
     svc_src, ep_src = StaticSource(), StaticSource()
     svc_src.set(svcs)
     ep_src.set(list(eps.values()))
-    proxy = ServiceProxy(svc_src, ep_src, settings, nft_command=["ip", "netns", "exec", ns, "nft"])
+
+    def fresh_proxy() -> ServiceProxy:  # as after an agent start: nothing parsed, nothing applied
+        return ServiceProxy(svc_src, ep_src, settings, nft_command=["ip", "netns", "exec", ns, "nft"])
+
     sh("ip", "netns", "add", ns)
     try:
-        full = [proxy.sync_once(force=True) for _ in range(rounds)]
+        full = []
+        for _ in range(rounds):  # the whole table from scratch, replacing the previous one
+            proxy = fresh_proxy()
+            full.append(proxy.sync_once())
         changed = []
         for r in range(rounds):  # one Service gains an endpoint
             changed_ep = copy.deepcopy(eps[f"bench/svc{r}"])  # informers hand over new objects
