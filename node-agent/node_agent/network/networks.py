@@ -321,6 +321,17 @@ class Networks:
             self._save_endpoint(ep)
             return iface
 
+    def rename(self, owner: str, name: str, aliases: list[str] | None = None) -> None:
+        """The names an endpoint is known by (a warm sandbox taken by a named container)."""
+        with self._lock:
+            ep = self.endpoint(owner)
+            if ep is None:
+                return
+            ep.name = name
+            if aliases is not None:
+                ep.aliases = list(aliases)
+            self._save_endpoint(ep)
+
     def publish(self, owner: str, wanted: list[portmap.PortMapping]) -> list[portmap.PortMapping]:
         """Publish host ports to the sandbox's first address; returns them with host ports filled in."""
         if not wanted:

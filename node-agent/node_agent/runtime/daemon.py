@@ -82,6 +82,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--log-max-size", type=int, default=10 * 1024 * 1024,
                    help="rotate a container's log file at this size (bytes)")
     p.add_argument("--log-max-files", type=int, default=5, help="log files kept per container, live one included")
+    p.add_argument("--sandbox-pool", type=int, default=2,
+                   help="warm sandboxes kept per network (bridge, none) for docker-style runs; 0: none")
     p.add_argument("--log-level", default="info")
     return p.parse_args(argv)
 
@@ -154,6 +156,7 @@ async def serve(args: argparse.Namespace) -> None:
         root=root, run_root=run_root, images=images, snapshots=OverlaySnapshotter(root / "overlay", images),
         containers=containers, sandboxes=SandboxManager(run_root), volumes=VolumeStore(root),
         networks=networks, records=RecordStore(root), cgroup_mode=cgroup_mode(containers.layout),
+        sandbox_pool=max(0, args.sandbox_pool),
     )
     started = time.monotonic()
     await runtime.recover()
@@ -191,6 +194,7 @@ async def serve(args: argparse.Namespace) -> None:
     await server.stop(grace=2)
     for task in list(runtime._tasks):
         task.cancel()
+    await runtime.close()
     await containers.close()
     with contextlib.suppress(Exception):
         await runtime.sandboxes.close()

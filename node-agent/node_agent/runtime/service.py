@@ -192,6 +192,7 @@ class Runtime:
         networks: Networks | None,
         records: RecordStore,
         cgroup_mode: str = "",
+        sandbox_pool: int = 0,
     ) -> None:
         self.root = Path(root)
         self.run_root = Path(run_root)
@@ -207,12 +208,18 @@ class Runtime:
         self._reserved_names: set[str] = set()
         self._tasks: set[asyncio.Task] = set()
         self.attached: dict[str, int] = {}  # container id -> open output streams (auto-remove waits)
+        # Warm sandboxes for docker-style containers (namespaces made, veth wired), so a `run`
+        # does not wait for them: network -> ready records, not yet in the RecordStore.
+        self.pool_size = sandbox_pool
+        self.pool: dict[str, list[SandboxRecord]] = {}
+        self._refilling: set[str] = set()
 
     # ---------------------------------------------------------------- start
 
     async def recover(self) -> None:
         """After a (re)start: adopt containers, restore networks, finish interrupted auto-removes."""
         await self.containers.recover()
+        await self._remove_unrecorded_sandboxes()
         if self.networks is not None:
             await asyncio.to_thread(self.networks.restore)
             live = set(self.records.sandboxes)
@@ -231,6 +238,85 @@ class Runtime:
                 continue
             if rec.auto_remove:
                 self._watch_auto_remove(rec.id)
+
+    async def _remove_unrecorded_sandboxes(self) -> None:
+        """Sandboxes on disk without a record: a warm pool of a daemon that died, or a cut-short create."""
+        import shutil
+
+        try:  # every directory, also one whose create was cut short before its sandbox.json
+            on_disk = [entry.name for entry in os.scandir(self.run_root / "sandboxes") if entry.is_dir()]
+        except FileNotFoundError:
+            return
+        for sandbox_id in on_disk:
+            if sandbox_id not in self.records.sandboxes:
+                with contextlib.suppress(Exception):
+                    await _maybe_await(self.sandboxes.remove(sandbox_id))
+                shutil.rmtree(self.root / "sandboxes" / sandbox_id, ignore_errors=True)
+
+    async def close(self) -> None:
+        """Daemon shutdown: give back the warm sandboxes (containers keep running)."""
+        self.pool_size = 0
+        for records in self.pool.values():
+            while records:
+                await self._discard(records.pop())
+
+    async def _discard(self, rec: SandboxRecord) -> None:
+        import shutil
+
+        if self.networks is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.networks.release, rec.id)
+        with contextlib.suppress(Exception):
+            await _maybe_await(self.sandboxes.remove(rec.id))
+        shutil.rmtree(rec.files_dir, ignore_errors=True)
+
+    def _refill(self, network: str) -> None:
+        if self.pool_size <= 0 or network in self._refilling:
+            return
+        self._refilling.add(network)
+
+        async def fill() -> None:
+            try:
+                while len(self.pool.setdefault(network, [])) < self.pool_size:
+                    sandbox_id = secrets.token_hex(32)
+                    config = pb.PodSandboxConfig(hostname=sandbox_id[:12], network=network)
+                    rec = await self.run_sandbox(config, sandbox_id=sandbox_id, implicit_for=sandbox_id,
+                                                 aliases=[sandbox_id[:12]], pooled=True)
+                    if self.pool_size <= 0:
+                        await self._discard(rec)
+                        return
+                    self.pool[network].append(rec)
+            except Exception as exc:  # the pool is an optimisation: runs go the slow way
+                log.warning("warm sandbox pool refill failed", extra={"network": network, "error": str(exc)})
+            finally:
+                self._refilling.discard(network)
+
+        self._spawn(fill())
+
+    async def _take_pooled(self, network: str, name: str, config: pb.PodSandboxConfig,
+                           ports: list[pb.PortMapping]) -> SandboxRecord | None:
+        """A warm sandbox for a new docker-style container (whose id becomes the sandbox's)."""
+        records = self.pool.get(network)
+        self._refill(network)
+        if not records:
+            return None
+        rec = records.pop(0)
+        self._refill(network)
+        config.hostname = rec.hostname
+        rec.name, rec.config = name, _msg_dict(config)
+        self.records.put_sandbox(rec)
+        try:
+            if self.networks is not None and network not in ("host", "none"):
+                await asyncio.to_thread(self.networks.rename, rec.id, name, [rec.id[:12]])
+                wanted = [portmap.PortMapping(p.protocol or "tcp", p.container_port, p.host_port, p.host_ip)
+                          for p in ports]
+                if wanted:
+                    await asyncio.to_thread(self.networks.publish, rec.id, wanted)
+            await self._write_sandbox_files(rec)
+        except BaseException:
+            await self.remove_sandbox(rec.id)
+            raise
+        return rec
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.create_task(coro)
@@ -271,7 +357,7 @@ class Runtime:
 
     async def run_sandbox(self, config: pb.PodSandboxConfig, *, sandbox_id: str = "",
                           implicit_for: str = "", name: str = "", aliases: list[str] | None = None,
-                          ports: list[pb.PortMapping] | None = None) -> SandboxRecord:
+                          ports: list[pb.PortMapping] | None = None, pooled: bool = False) -> SandboxRecord:
         sandbox_id = sandbox_id or secrets.token_hex(32)
         network = "none" if config.netns_path else (config.network or "bridge")
         if network != "host" and network != "none" and self.networks is None:
@@ -298,7 +384,8 @@ class Runtime:
             files_dir=str(files_dir), implicit_for=implicit_for, labels=dict(config.labels),
             annotations=dict(config.annotations), extra_hosts=list(config.extra_hosts),
         )
-        self.records.put_sandbox(rec)
+        if not pooled:
+            self.records.put_sandbox(rec)
         try:
             if network not in ("host", "none"):
                 await asyncio.to_thread(self.networks.connect, sandbox_id, netns_path, network,
@@ -315,9 +402,13 @@ class Runtime:
             if network not in ("host", "none"):
                 await self._refresh_peer_hosts(network, exclude=sandbox_id)
         except BaseException:
-            await self.remove_sandbox(sandbox_id, force=True)
+            if pooled:
+                await self._discard(rec)
+            else:
+                await self.remove_sandbox(sandbox_id, force=True)
             raise
-        log.info("sandbox ready", extra={"sandbox": sandbox_id, "network": network})
+        if not pooled:
+            log.info("sandbox ready", extra={"sandbox": sandbox_id, "network": network})
         return rec
 
     def sandbox_network(self, rec: SandboxRecord) -> pb.PodSandboxNetworkStatus:
@@ -448,19 +539,31 @@ class Runtime:
             # the sandbox (the one named, or one of its own) and the root filesystem, side by side
             implicit = not req.pod_sandbox_id
 
+            sbcfg = pb.PodSandboxConfig()
+            warm = None
+            if implicit:
+                if req.HasField("sandbox_config"):
+                    sbcfg.CopyFrom(req.sandbox_config)
+                sbcfg.hostname = sbcfg.hostname or cfg.hostname or ""
+                sbcfg.network = sbcfg.network or cfg.network or "bridge"
+                sbcfg.name = sbcfg.name or name
+                sbcfg.extra_hosts.extend(cfg.extra_hosts)
+                if (self.pool_size and not req.HasField("sandbox_config") and not cfg.hostname
+                        and not cfg.extra_hosts and sbcfg.network in ("bridge", "none")):
+                    warm = await self._take_pooled(sbcfg.network, name, sbcfg, list(cfg.port_mappings))
+                    if warm is not None:  # the container takes the warm sandbox's id (and hostname)
+                        container_id = warm.id
+                        made["sandbox"] = container_id
+
             async def sandbox() -> SandboxRecord:
+                if warm is not None:
+                    return warm
                 if not implicit:
                     named = self.sandbox(req.pod_sandbox_id)
                     if named.state != "ready":
                         raise precondition(f"pod sandbox {named.id[:12]} is stopped: run a new one")
                     return named
-                sbcfg = pb.PodSandboxConfig()
-                if req.HasField("sandbox_config"):
-                    sbcfg.CopyFrom(req.sandbox_config)
-                sbcfg.hostname = sbcfg.hostname or cfg.hostname or container_id[:12]
-                sbcfg.network = sbcfg.network or cfg.network or "bridge"
-                sbcfg.name = sbcfg.name or name
-                sbcfg.extra_hosts.extend(cfg.extra_hosts)
+                sbcfg.hostname = sbcfg.hostname or container_id[:12]
                 made["sandbox"] = container_id
                 return await self.run_sandbox(sbcfg, sandbox_id=container_id, implicit_for=container_id,
                                               name=name, aliases=[container_id[:12]],
@@ -1332,7 +1435,9 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
             for iface in ep.interfaces:
                 if iface.network == record.name:
                     sb = self.rt.records.sandboxes.get(ep.owner)
-                    cid = sb.implicit_for if sb and sb.implicit_for else ep.owner
+                    if sb is None:  # a warm sandbox nobody has taken yet
+                        continue
+                    cid = sb.implicit_for or ep.owner
                     out.endpoints.add(container_id=cid, name=ep.name, ip=iface.ip,
                                       mac_address=iface.mac_address)
         return out

@@ -303,3 +303,40 @@ def test_logs_read_across_size_rotation_complete_and_in_order(run_id, busybox_st
     finally:
         daemon.teardown()
         shutil.rmtree(daemon.root.parent, ignore_errors=True)
+
+
+def test_warm_sandbox_pool_serves_runs_and_leaves_nothing_behind(runtime_daemon) -> None:
+    sandboxes_dir = runtime_daemon.run_root / "sandboxes"
+
+    def on_disk() -> set[str]:
+        return {p.name for p in sandboxes_dir.iterdir()} if sandboxes_dir.exists() else set()
+
+    def wait_for(count: int) -> set[str]:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(on_disk()) < count:
+            time.sleep(0.05)
+        return on_disk()
+
+    first = create(runtime_daemon, network="bridge", command=["true"])
+    warm = wait_for(3) - {first}
+    assert len(warm) == 2, "two warm sandboxes are made after the first run"
+    listed = runtime_daemon.client.networks.InspectNetwork(pb.InspectNetworkRequest(name="bridge"))
+    assert [e.container_id for e in listed.endpoints] == [first], "warm sandboxes are not endpoints yet"
+    second = create(runtime_daemon, network="bridge", name="fromwarm", command=["hostname"])
+    assert second in warm, "the container took a warm sandbox (and its id)"
+    start(runtime_daemon, second)
+    wait(runtime_daemon, second)
+    assert logs(runtime_daemon, second)[0].data == f"{second[:12]}\n".encode()
+    st = status(runtime_daemon, second)
+    assert st.network.ip.startswith("10.213.10.") and st.name == "fromwarm"
+    wait_for(4)
+    runtime_daemon.close_client()
+    runtime_daemon.stop(signal.SIGKILL)  # the warm ones are orphaned ...
+    runtime_daemon.start()  # ... and removed at start
+    assert on_disk() == {first, second}
+    third = create(runtime_daemon, network="none", command=["true"])
+    wait_for(5)
+    runtime_daemon.close_client()
+    assert runtime_daemon.stop(signal.SIGTERM) == 0
+    assert on_disk() == {first, second, third}, "a graceful stop gives the warm sandboxes back"
+    runtime_daemon.start()
