@@ -279,3 +279,36 @@ def test_python_kubernetes_client_exec_and_logs(cluster, sleeper):
     resp.run_forever(timeout=10)
     assert resp.returncode == 4
     assert api.read_namespaced_pod_log(sleeper, cluster.namespace) == "ready\n"
+
+
+def test_a_node_whose_agent_is_down_answers_503(cluster):
+    """A pod on a node nobody serves: logs and exec say which agent address did not answer."""
+    dead_port = free_port()
+    node_name = f"{cluster.agent.node_name}-gone"
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node_name}}
+    r = cluster.http.post("/api/v1/nodes", json=node)
+    assert r.status_code == 201, r.text
+    node = r.json()
+    node["status"] = {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                      "daemonEndpoints": {"kubeletEndpoint": {"Port": dead_port}}}
+    assert cluster.http.put(f"/api/v1/nodes/{node_name}/status", json=node).status_code == 200
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "orphan"},
+           "spec": {"nodeName": node_name, "containers": [{"name": "main", "image": "busybox:latest"}]}}
+    r = cluster.http.post(f"/api/v1/namespaces/{cluster.namespace}/pods", json=pod)
+    assert r.status_code == 201, r.text
+    pod = r.json()
+    pod["status"] = {"phase": "Running", "containerStatuses": [
+        {"name": "main", "ready": True, "restartCount": 0, "image": "busybox:latest", "imageID": "",
+         "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}
+    r = cluster.http.put(f"/api/v1/namespaces/{cluster.namespace}/pods/orphan/status", json=pod)
+    assert r.status_code == 200, r.text
+    try:
+        r = cluster.kubectl("logs", "orphan")
+        assert r.returncode != 0 and f"127.0.0.1:{dead_port} is not reachable".encode() in r.stderr, r.stderr
+        r = cluster.kubectl("exec", "orphan", "--", "true")
+        assert r.returncode != 0 and f"127.0.0.1:{dead_port} is not reachable".encode() in r.stderr, r.stderr
+        r = cluster.http.get(f"/api/v1/nodes/{node_name}/proxy/stats/summary")
+        assert r.status_code == 503 and r.json()["reason"] == "ServiceUnavailable"
+    finally:
+        cluster.http.delete(f"/api/v1/namespaces/{cluster.namespace}/pods/orphan", params={"gracePeriodSeconds": 0})
+        cluster.http.delete(f"/api/v1/nodes/{node_name}")
