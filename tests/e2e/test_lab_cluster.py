@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.fixtures.lab import Lab, make_lab, short_dir, tear_down
+from tests.fixtures.lab import REPO, Lab, make_lab, short_dir, tear_down
 
 HTTPD_DEPLOYMENT = """
 apiVersion: apps/v1
@@ -37,6 +37,18 @@ spec:
           httpGet: {{path: /index.html, port: 8080}}
           periodSeconds: 1
 """
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if entry.isdigit() and int(entry) != os.getpid() and text.encode() in f.read():
+                    found.append(int(entry))
+        except OSError:
+            pass
+    return found
 
 
 def kubectl_json(lab: Lab, *args: str) -> dict:
@@ -123,7 +135,7 @@ def test_deployment_spreads_over_both_nodes_and_survives_power_off(lab: Lab):
 
 def test_purge_leaves_nothing_of_the_lab(run_id: str):
     """A second, 1-node lab: up, a pod runs, `down --purge`: no netns, link, cgroup, mount or state left."""
-    with short_dir(run_id) as base:
+    with short_dir(run_id, 2) as base:
         check_purge(make_lab(run_id, base, index=2, nodes=1))
 
 
@@ -191,3 +203,26 @@ def test_down_after_a_runtime_crash_then_up_brings_the_pods_back(lab: Lab):
         wait_ready_pods(lab, "app=crash", 2)
     finally:
         lab.kubectl("delete", "deployment", "crash", "--wait=false")
+
+
+def test_clean_host_removes_a_lab_whose_owner_was_killed(run_id: str):
+    """`deploy/clean-host.sh ketch-<lab>` on a running lab (its `ketch` and pytest gone): nothing is left."""
+    with short_dir(run_id, 3) as base:
+        orphan = make_lab(run_id, base, index=3, nodes=1)
+        try:
+            orphan.up()
+            applied = orphan.kubectl("apply", "-f", "-", stdin=HTTPD_DEPLOYMENT.format(name="orphan", replicas=1))
+            assert applied.returncode == 0, applied.stderr
+            wait_ready_pods(orphan, "app=orphan", 1)
+            pids = [orphan.pid_of(kind, node) for kind, node in
+                    [("apiserver", None), ("runtime", orphan.nodes[0]), ("node-agent", orphan.nodes[0])]]
+            cleaned = subprocess.run([str(REPO / "deploy" / "clean-host.sh"), f"ketch-{orphan.name}"],
+                                     capture_output=True, text=True, timeout=120)
+            assert cleaned.returncode == 0, cleaned.stderr
+            assert orphan.leftovers() == []
+            time.sleep(0.5)
+            assert [p for p in pids if p and os.path.exists(f"/proc/{p}")
+                    and " Z " not in open(f"/proc/{p}/stat").read()] == []
+            assert processes_mentioning(str(orphan.state_dir)) == []
+        finally:
+            tear_down(orphan)
