@@ -109,7 +109,7 @@ class ClusterNetwork:
         resync: float = 30.0,
         cleanup: bool = False,
         netns: str = "",
-        hairpin_interval: float = 2.0,
+        hairpin_interval: float = 1.0,
         service_cidr: str = "",
     ) -> None:
         self.client = client
