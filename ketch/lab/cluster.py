@@ -259,7 +259,7 @@ def down(layout: LabLayout, say: Callable[[str], None] = print, *, purge: bool =
         stopped += _stop_all([p for p in sorted(layout.run_dir.glob("*.pid")) if p not in known])
     teardown.kill_shims(layout, settings)
     teardown.kill_cgroup_processes(settings)
-    teardown.unmount_under(layout.owned_dirs())
+    teardown.unmount_under(layout.mount_dirs(settings))
     teardown.remove_cgroups(settings)
     network.remove_network(settings)
     if stopped:
@@ -334,7 +334,7 @@ def kernel_leftovers(layout: LabLayout, settings: LabSettings) -> list[str]:
     return ([f"netns {n}" for n in network.lab_netns(settings)]
             + [f"link {n}" for n in network.lab_links(settings)]
             + [f"cgroup {p}" for p in teardown.lab_cgroups(settings)]
-            + [f"mount {m}" for m in teardown.mounts_under(layout.owned_dirs())])
+            + [f"mount {m}" for m in teardown.mounts_under(layout.mount_dirs(settings))])
 
 
 def status(layout: LabLayout) -> list[tuple[str, int | None]]:

@@ -177,8 +177,15 @@ class LabLayout:
         """Left by a `ketch down` that could not reach the node's runtime: its records are stale."""
         return self.node_dir(node) / "unclean-power-off"
 
-    def owned_dirs(self) -> list[Path]:
-        return [self.state_dir, self.run_dir]
+    def mount_dirs(self, settings: LabSettings) -> list[Path]:
+        """Where the lab's nodes mount things (rootfs, volumes, sandbox namespaces): nothing else.
+
+        Not the whole state or run dir: with the defaults they are /var/lib/ketch
+        and /run/ketch, which a stand-alone `ketch runtime daemon` uses too.
+        """
+        run_roots = set(self.run_dir.glob(f"{settings.name}-n[0-9]*")) if self.run_dir.is_dir() else set()
+        run_roots |= {self.runtime_run_root(n) for n in settings.node_names()}
+        return [self.state_dir / "nodes", *sorted(run_roots)]
 
 
 @dataclass
