@@ -60,7 +60,18 @@ _LOG_PARAMS = ("follow", "previous", "timestamps", "tailLines", "sinceSeconds", 
 # ------------------------------------------------------------------ credentials
 
 def ensure_client_cert(cert_dir: Path) -> tuple[Path, Path]:
-    """The apiserver's client certificate for node agents, signed by the cluster CA (made once)."""
+    """The apiserver's client certificate for node agents, signed by the cluster CA (made once).
+
+    Several apiserver workers may start at once: a lock file makes one of them create it."""
+    import fcntl
+
+    cert_dir.mkdir(parents=True, exist_ok=True)
+    with open(cert_dir / ".apiserver-kubelet-client.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure_client_cert_locked(cert_dir)
+
+
+def _ensure_client_cert_locked(cert_dir: Path) -> tuple[Path, Path]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec

@@ -63,3 +63,26 @@ def test_nodes_proxy_paths():
     assert node_proxy._pod_stream_path("/api/v1/namespaces/ns/pods/p/exec") == ("ns", "p", "exec")
     with pytest.raises(ApiError):
         node_proxy._pod_stream_path("/api/v1/namespaces/ns/pods/p/log")
+
+
+def test_client_cert_is_signed_by_the_cluster_ca_and_made_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from apiserver.tls import ensure_ca
+
+    ca_cert, _ = ensure_ca(tmp_path)
+    with ThreadPoolExecutor(4) as pool:  # workers starting together agree on one pair
+        pairs = list(pool.map(lambda _: node_proxy.ensure_client_cert(tmp_path), range(4)))
+    crt, key = pairs[0]
+    first = crt.read_bytes()
+    cert = x509.load_pem_x509_certificate(first)
+    assert cert.issuer == ca_cert.subject
+    ca_cert.public_key().verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert ExtendedKeyUsageOID.CLIENT_AUTH in eku
+    node_proxy.client_ssl_context(crt, key)  # the key matches the certificate
+    assert node_proxy.ensure_client_cert(tmp_path)[0].read_bytes() == first  # kept across restarts
