@@ -121,7 +121,7 @@ class Cluster:
                              f"agent log:\n{self.agent.log_tail()}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster(etcd: EtcdMember, run_id: str, busybox_store_template: Path) -> Iterator[Cluster]:
     root = Path(tempfile.mkdtemp(prefix=f"ketch{run_id}-streaming-"))
     unique = secrets.token_hex(3)
