@@ -48,8 +48,37 @@ def write_kubeconfig(layout: LabLayout, settings: LabSettings, path: str | Path,
         str(path),
         name=settings.context,
         cluster_name=settings.context,
-        user_name=USER if settings.context == "ketch" else f"{settings.context}-admin",
+        user_name=user_name(settings),
         cluster={"server": api_url(settings), "certificate-authority-data": ca},
         user={"token": admin_token(layout)},
         make_current=make_current,
     )
+
+
+def user_name(settings: LabSettings) -> str:
+    return USER if settings.context == "ketch" else f"{settings.context}-admin"
+
+
+def forget_kubeconfig(settings: LabSettings, path: str | Path) -> bool:
+    """Drop the lab's cluster, user and context from `path` (after `ketch down --purge`, as kind does)."""
+    import os
+
+    from ketch.client.kubeconfig import edit_file
+
+    if not os.path.exists(path):
+        return False
+    found = []
+
+    def change(data: dict) -> None:
+        for section, name in (("clusters", settings.context), ("users", user_name(settings)),
+                              ("contexts", settings.context)):
+            items = data.get(section) or []
+            kept = [i for i in items if i.get("name") != name]
+            if len(kept) != len(items):
+                found.append(section)
+                data[section] = kept
+        if data.get("current-context") == settings.context:
+            data["current-context"] = ""
+
+    edit_file(str(path), change)
+    return bool(found)

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ketch.lab import network, processes, teardown
-from ketch.lab.api import LabError, lab_client, write_kubeconfig
+from ketch.lab.api import LabError, forget_kubeconfig, lab_client, write_kubeconfig
 from ketch.lab.components import Component, LabLayout, LabSettings, lab_components
 
 __all__ = ["LabError", "up", "down", "status", "kernel_leftovers", "effective_settings"]
@@ -235,7 +235,7 @@ def _stop_all(pid_files: list[Path]) -> list[str]:
 
 
 def down(layout: LabLayout, say: Callable[[str], None] = print, *, purge: bool = False,
-         settings: LabSettings | None = None) -> int:
+         settings: LabSettings | None = None, kubeconfig_path: str | None = None) -> int:
     """Power the lab off: agents, containers, daemons; then its kernel objects. State is kept unless purge."""
     settings = settings or LabSettings.load(layout.settings_file) or LabSettings()
     components = lab_components(layout, settings)
@@ -269,6 +269,8 @@ def down(layout: LabLayout, say: Callable[[str], None] = print, *, purge: bool =
     if purge:
         purge_state(layout, settings)
         say(f"Deleted the lab's state, pid files and logs ({layout.state_dir}).")
+        if kubeconfig_path and forget_kubeconfig(settings, kubeconfig_path):
+            say(f'Removed context "{settings.context}" from {kubeconfig_path}.')
     else:
         say(f"State is kept in {layout.state_dir}; `ketch up{_lab_flags(layout, settings)}` resumes it.")
     left = kernel_leftovers(layout, settings)

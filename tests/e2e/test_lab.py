@@ -140,3 +140,15 @@ def test_readme_flow_ketch_kubectl_and_python_client(control_plane_lab, tmp_path
         if event["type"] == "DELETED":
             break
     assert seen[-1] == "DELETED"
+
+
+def test_purge_forgets_the_kubeconfig_context(control_plane_lab):
+    ketch, up, _kubectl, state, kubeconfig, the_lab = control_plane_lab
+    up()
+    purged = ketch("down", *the_lab.lab_flags(), "--purge")
+    assert f'Removed context "ketch-{the_lab.name}"' in purged.stdout
+    config = yaml.safe_load(kubeconfig.read_text())
+    assert [c["name"] for c in config["contexts"]] == ["other"]
+    assert [c["name"] for c in config["clusters"]] == ["other"]
+    assert [u["name"] for u in config["users"]] == ["other"]
+    assert not (state / "lab.json").exists() and not (state / "apiserver").exists()

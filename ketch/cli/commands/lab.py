@@ -39,7 +39,8 @@ def build_parser(name: str) -> argparse.ArgumentParser:
         p.add_argument("--with-sample-app", action="store_true",
                        help="also apply deploy/examples/web.yaml and wait until it is available")
     else:
-        p.add_argument("--purge", action="store_true", help="also delete the lab's state (etcd data, images)")
+        p.add_argument("--purge", action="store_true",
+                       help="also delete the lab's state (etcd data, images) and its kubeconfig context")
     return p
 
 
@@ -51,12 +52,15 @@ def run(name: str, argv: list[str], ctx) -> int:
     args = build_parser(name).parse_args(argv)
     layout = LabLayout.under(args.state_dir, args.name)
     try:
+        from ketch.client.kubeconfig import write_target
+
+        target = ctx.flags.get("kubeconfig") or write_target()
         if name == "down":
             settings = LabSettings.load(layout.settings_file)
             if settings is None and args.name:
                 settings = LabSettings(name=args.name)
-            return cluster.down(layout, say=ctx.print, purge=args.purge, settings=settings)
-        from ketch.client.kubeconfig import write_target
+            return cluster.down(layout, say=ctx.print, purge=args.purge, settings=settings,
+                                kubeconfig_path=str(target))
 
         settings = cluster.effective_settings(layout, {
             "name": args.name, "nodes": args.nodes, "subnet": args.subnet,
@@ -65,7 +69,6 @@ def run(name: str, argv: list[str], ctx) -> int:
             "node_monitor_grace_period": args.node_monitor_grace_period,
             "default_toleration_seconds": args.default_toleration_seconds,
         })
-        target = ctx.flags.get("kubeconfig") or write_target()
         return cluster.up(layout, settings, str(target), say=ctx.print, with_sample_app=args.with_sample_app)
     except (cluster.LabError, RuntimeError) as e:
         raise CommandError(str(e)) from None
