@@ -10,19 +10,18 @@ from ketch.cli.flags import Parser
 
 
 def run(_name: str, argv: list[str], ctx) -> int:  # noqa: ANN001
-    if "--" not in argv:
-        raise CommandError("you must specify at least one command for the container (after --)")
-    cut = argv.index("--")
-    command = argv[cut + 1:]
-    if not command:
-        raise CommandError("you must specify at least one command for the container")
-    p = Parser(prog="ketch exec", description="Execute a command in a container.")
+    p = Parser(prog="ketch exec", usage="ketch exec [-i] [-t] POD [-c CONTAINER] -- COMMAND [ARGS...]",
+               description="Execute a command in a container.")
     p.add_argument("pod", metavar="POD")
     p.add_argument("-c", "--container", default="")
     p.add_argument("-i", "--stdin", action="store_true", help="pass stdin to the container")
     p.add_argument("-t", "--tty", action="store_true", help="stdin is a TTY")
     p.add_argument("-q", "--quiet", action="store_true")
-    args = p.parse_intermixed_args(argv[:cut])
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = p.parse_intermixed_args(argv[:cut])  # --help ends here
+    command = argv[cut + 1:]
+    if not command:
+        raise CommandError("you must specify at least one command for the container (after --)")
     from ketch.cli.commands.logs import pod_name
     from ketch.streaming import channels
     from ketch.streaming.client import open_websocket
