@@ -11,6 +11,7 @@ so `ketch up` repairs a half-made lab.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import subprocess
@@ -51,8 +52,26 @@ def _has_address(args: list[str], address: str) -> bool:
     return any(a.get("local") == address for link in json.loads(out or "[]") for a in link.get("addr_info", []))
 
 
+def subnet_user(subnet: str, *, besides: str = "") -> str | None:
+    """The host link (other than `besides`) with an address overlapping `subnet`, if any."""
+    wanted = ipaddress.ip_network(subnet, strict=False)
+    for link in json.loads(ip("-j", "addr", "show").stdout or "[]"):
+        if link.get("ifname") == besides:
+            continue
+        for a in link.get("addr_info", []):
+            if a.get("family") == "inet":
+                net = ipaddress.ip_network(f"{a['local']}/{a['prefixlen']}", strict=False)
+                if net.overlaps(wanted):
+                    return f"{link['ifname']} ({a['local']}/{a['prefixlen']})"
+    return None
+
+
 def ensure_bridge(settings: LabSettings) -> None:
     br = settings.bridge
+    other = subnet_user(settings.subnet, besides=br)
+    if other is not None:
+        raise LabError(f"the lab subnet {settings.subnet} is already used by {other} on this machine: "
+                       "choose another with --subnet (e.g. 10.213.1.0/24)")
     if br not in _link_names():
         ip("link", "add", br, "type", "bridge")
     if not _has_address(["addr", "show", "dev", br], settings.gateway):

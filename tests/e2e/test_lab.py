@@ -152,3 +152,20 @@ def test_purge_forgets_the_kubeconfig_context(control_plane_lab):
     assert [c["name"] for c in config["clusters"]] == ["other"]
     assert [u["name"] for u in config["users"]] == ["other"]
     assert not (state / "lab.json").exists() and not (state / "apiserver").exists()
+
+
+def test_a_subnet_already_on_the_machine_is_refused(run_id, tmp_path):
+    the_lab = make_lab(run_id, tmp_path, index=4, nodes=1)
+    dummy = f"ketch{run_id}d"[:15]
+    subprocess.run(["ip", "link", "add", dummy, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", the_lab.subnet.replace(".0/24", ".200/24"), "dev", dummy], check=True)
+        p, c, e = the_lab.ports
+        proc = the_lab.ketch("up", *the_lab.lab_flags(), "--subnet", the_lab.subnet, "--nodes", "1",
+                             "--apiserver-port", str(p), "--etcd-client-port", str(c), "--etcd-peer-port", str(e))
+        assert proc.returncode != 0
+        assert f"the lab subnet {the_lab.subnet} is already used by {dummy}" in proc.stderr
+        assert the_lab.leftovers() == [] and the_lab.pid_of("apiserver") is None
+    finally:
+        subprocess.run(["ip", "link", "delete", dummy], capture_output=True)
+        tear_down(the_lab)
