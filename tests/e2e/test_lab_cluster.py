@@ -98,6 +98,7 @@ def test_two_nodes_ready_with_their_lab_addresses(lab: Lab):
 
 
 def test_up_again_says_running_and_restarts_only_what_is_missing(lab: Lab):
+    lab.up()  # whatever earlier tests stopped runs again
     assert "already running and healthy" in lab.up().stdout
     node = lab.nodes[0]
     old = lab.kill("node-agent", node)
