@@ -339,7 +339,7 @@ def node_components(layout: LabLayout, settings: LabSettings, node: str) -> list
         argv=["nsenter", f"--net=/run/netns/{netns}", sys.executable, "-m", "node_agent.main",
               "--kubeconfig", str(layout.kubeconfig), "--node-name", node,
               "--node-ip", settings.node_ip(node), "--root-dir", str(layout.agent_root(node)),
-              "--runtime-endpoint", str(sock),
+              "--runtime-endpoint", str(sock), "--cluster-cidr", settings.cluster_cidr,
               "--lease-renew-interval", str(settings.lease_renew_interval)],
         pid_file=layout.run_dir / f"{node}-node-agent.pid",
         log_file=layout.log_dir / f"{node}-node-agent.log",

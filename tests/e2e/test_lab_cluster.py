@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 
 import pytest
@@ -227,3 +228,49 @@ def test_clean_host_removes_a_lab_whose_owner_was_killed(run_id: str):
             assert processes_mentioning(str(orphan.state_dir)) == []
         finally:
             tear_down(orphan)
+
+
+def _http_get_in_netns(netns: str, url: str) -> bytes:
+    """GET `url` from inside a node's network namespace (a thread there, not `ip netns exec`)."""
+    import urllib.request
+
+    from node_agent.network import netns as ns
+
+    def get() -> bytes:
+        with urllib.request.urlopen(url, timeout=3) as r:  # noqa: S310 - a lab address
+            return r.read()
+
+    return ns.run_in(f"/run/netns/{netns}", get)
+
+
+def test_pods_and_services_reach_across_nodes(lab: Lab):
+    """With the cluster network in the agents (issue 5): node 1 reaches a pod on node 2 and a ClusterIP."""
+    agent_help = subprocess.run([sys.executable, "-m", "node_agent.main", "--help"], capture_output=True,
+                                text=True, env=lab.env).stdout
+    if "--cluster-network" not in agent_help:
+        pytest.skip("the node agent has no cluster network yet")
+    service = ("apiVersion: v1\nkind: Service\nmetadata: {name: across}\n"
+               "spec: {selector: {app: across}, ports: [{port: 80, targetPort: 8080}]}\n")
+    for manifest in (HTTPD_DEPLOYMENT.format(name="across", replicas=2), service):
+        applied = lab.kubectl("apply", "-f", "-", stdin=manifest)
+        assert applied.returncode == 0, applied.stderr
+    try:
+        pods = wait_ready_pods(lab, "app=across", 2)
+        first, second = lab.nodes
+        remote = [p for p in pods if p["spec"]["nodeName"] == second]
+        assert remote, lab.kubectl("get", "pods", "-o", "wide").stdout
+        body = _http_get_in_netns(lab.node_netns(first), f"http://{remote[0]['status']['podIP']}:8080/index.html")
+        assert b"Hello from Ketch busybox" in body
+        cluster_ip = kubectl_json(lab, "get", "service", "across")["spec"]["clusterIP"]
+        deadline = time.monotonic() + 20
+        while True:  # the proxy programs the service once the endpoints are ready
+            try:
+                body = _http_get_in_netns(lab.node_netns(first), f"http://{cluster_ip}/index.html")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        assert b"Hello from Ketch busybox" in body
+    finally:
+        lab.kubectl("delete", "deployment,service", "across", "--wait=false")
