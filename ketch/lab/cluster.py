@@ -177,6 +177,10 @@ def up(layout: LabLayout, settings: LabSettings, kubeconfig_path: str,
     if saved is not None and saved.name != settings.name:
         raise LabError(f"{layout.state_dir} holds lab {saved.name!r}, not {settings.name!r}: "
                        "pick another --state-dir or the same --name")
+    if saved is not None and saved.subnet != settings.subnet and (
+            network.lab_links(saved) or network.lab_netns(saved)):
+        raise LabError(f"lab {saved.name!r} is wired on {saved.subnet}: `ketch down` first to move it "
+                       f"to {settings.subnet}")
     for node in settings.node_names():
         if len(str(layout.runtime_socket(node))) > 107:
             raise LabError(f"{layout.runtime_socket(node)} is too long for a unix socket (107 bytes at most): "
