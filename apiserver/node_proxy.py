@@ -313,6 +313,18 @@ class NodeProxy:
             upstream = await websockets.connect(url, ssl=self.ssl, subprotocols=offered or None,
                                                 max_size=None, ping_interval=None, open_timeout=10,
                                                 compression=None)
+        except websockets.InvalidStatus as exc:  # the agent said no, with a Status: pass it on
+            import json
+
+            code = exc.response.status_code
+            try:
+                status = json.loads(exc.response.body or b"")
+            except ValueError:
+                status = errors.service_unavailable(f"the node agent at {base} refused the {sub} stream: "
+                                                    f"HTTP {code}").status
+                code = 503
+            await _deny(websocket, status, code)
+            return
         except (TimeoutError, OSError, websockets.WebSocketException) as exc:
             err = errors.service_unavailable(f"the node agent at {base} did not take the {sub} stream: {exc}")
             await _deny(websocket, err.status, err.code)

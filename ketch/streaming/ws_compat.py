@@ -11,6 +11,7 @@ it changes nothing else and is idempotent.
 from __future__ import annotations
 
 import importlib
+import sys
 
 
 def parse_subprotocol_list(header: str) -> list[str]:
@@ -34,6 +35,8 @@ _MODULES = ("websockets.server", "websockets.client", "websockets.legacy.server"
 
 def allow_kubernetes_subprotocols() -> None:
     for name in _MODULES:
+        if ".legacy." in name and name not in sys.modules:
+            continue  # deprecated; only patched when something (an older uvicorn) already uses it
         try:
             module = importlib.import_module(name)
         except ImportError:  # pragma: no cover - older or newer websockets layouts

@@ -81,6 +81,7 @@ def build_app(pod_manager: Any, runtime: Any, node_name: str) -> Starlette:
             return status(400, "BadRequest", str(exc))
         except targets.TargetError as exc:
             return status(exc.code, exc.reason, exc.message)
+
         async def counted() -> AsyncIterator[bytes]:
             with metrics.session("logs"):
                 async for chunk in logs.stream_logs(runtime, ref.container_id, opts):
@@ -116,12 +117,13 @@ def build_app(pod_manager: Any, runtime: Any, node_name: str) -> Starlette:
     async def port_forward(websocket: WebSocket) -> None:
         p = websocket.path_params
         if pf.WEBSOCKET_PROTOCOL not in (websocket.scope.get("subprotocols") or []):
-            await websocket.close(1002, reason=f"port-forward needs the {pf.WEBSOCKET_PROTOCOL} subprotocol")
+            await websocket.send_denial_response(
+                status(400, "BadRequest", f"port-forward needs the {pf.WEBSOCKET_PROTOCOL} subprotocol"))
             return
         try:
             netns = await targets.netns_path(runtime, pod_manager, p["namespace"], p["pod"])
         except targets.TargetError as exc:
-            await websocket.close(1011, reason=exc.message[:120])
+            await websocket.send_denial_response(status(exc.code, exc.reason, exc.message))
             return
         await websocket.accept(subprotocol=pf.WEBSOCKET_PROTOCOL)
         log.info("port-forward pod=%s/%s", p["namespace"], p["pod"])

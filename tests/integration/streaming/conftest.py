@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -147,6 +148,15 @@ def cluster(etcd: EtcdMember, run_id: str, busybox_store_template: Path) -> Iter
             time.sleep(0.2)
         else:
             raise AssertionError(f"node never registered:\n{agent.log_tail()}")
+        while time.monotonic() < deadline:  # and its API listens
+            try:
+                socket.create_connection(("127.0.0.1", agent.port), timeout=1).close()
+                break
+            except OSError:
+                assert agent.process.poll() is None, f"agent exited:\n{agent.log_tail()}"
+                time.sleep(0.1)
+        else:
+            raise AssertionError(f"the agent API never listened on {agent.port}:\n{agent.log_tail()}")
         yield cluster
         cluster.http.delete(f"/api/v1/namespaces/{cluster.namespace}")
         cluster.http.delete(f"/api/v1/nodes/{agent.node_name}")

@@ -312,3 +312,32 @@ def test_a_node_whose_agent_is_down_answers_503(cluster):
     finally:
         cluster.http.delete(f"/api/v1/namespaces/{cluster.namespace}/pods/orphan", params={"gracePeriodSeconds": 0})
         cluster.http.delete(f"/api/v1/nodes/{node_name}")
+
+
+def test_agent_accepts_the_apiserver_client_cert_and_denies_unknown_pods_with_a_status(cluster):
+    import asyncio
+    import json as jsonlib
+
+    import websockets
+
+    from apiserver.node_proxy import client_ssl_context
+    from ketch.streaming.ws_compat import allow_kubernetes_subprotocols
+
+    allow_kubernetes_subprotocols()
+    pki = cluster.api.data_dir / "pki"
+    ctx = client_ssl_context(pki / "apiserver-kubelet-client.crt", pki / "apiserver-kubelet-client.key")
+    base = f"127.0.0.1:{cluster.agent.port}"
+    with urllib.request.urlopen(f"https://{base}/healthz", context=ctx, timeout=5) as resp:
+        assert resp.read() == b"ok"
+
+    async def attempt() -> tuple[int, dict]:
+        try:
+            async with websockets.connect(f"wss://{base}/portForward/{cluster.namespace}/nobody", ssl=ctx,
+                                          subprotocols=["SPDY/3.1+portforward.k8s.io"]):
+                pass
+        except websockets.InvalidStatus as exc:
+            return exc.response.status_code, jsonlib.loads(exc.response.body)
+        raise AssertionError("the agent accepted a port-forward to a pod it does not run")
+
+    code, status = asyncio.run(attempt())
+    assert code == 404 and status["kind"] == "Status" and "nobody" in status["message"]
