@@ -7,12 +7,12 @@ create are decoded by `protobuf.py`.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from apiserver import codec
 from ketch.api import errors
 
 JSON = "application/json"
@@ -27,8 +27,7 @@ PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH)
 MAX_BODY_BYTES = 3 * 1024 * 1024
 
 
-def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+dumps = codec.dumps
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -89,7 +88,7 @@ async def read_body(request: Request, accepted: tuple[str, ...] = (JSON,)) -> An
     if not raw:
         raise errors.bad_request("the request body is empty")
     try:
-        return json.loads(raw)
+        return codec.loads(raw)
     except ValueError as exc:
         raise errors.bad_request(f"the request body is not valid JSON: {exc}") from None
 
@@ -103,6 +102,6 @@ async def read_optional_body(request: Request) -> Any:
     if ctype not in (JSON, "application/yaml"):
         raise errors.unsupported_media_type([JSON])
     try:
-        return json.loads(raw)
+        return codec.loads(raw)
     except ValueError as exc:
         raise errors.bad_request(f"the request body is not valid JSON: {exc}") from None
