@@ -10,16 +10,23 @@ what this process handed out in the last minute (a create not yet seen by the ca
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import ipaddress
 import random
-import time
+from contextvars import ContextVar
+from typing import Any
 
 from apiserver.registry.generic import ResourceStore
+from apiserver.storage.errors import FenceMoved
+from apiserver.storage.etcd_store import Fence
 from ketch.api import errors
 from ketch.api.validation import FieldError
 
 NODE_PORT_RANGE = (30000, 32767)
-_RESERVATION_SECONDS = 60.0
+_FENCE_ATTEMPTS = 16
+#: The fence of the create/update this task is running (see the module docstring).
+_current_fence: ContextVar[Fence | None] = ContextVar("service_allocation_fence", default=None)
 
 
 class ServiceStore(ResourceStore):
@@ -27,21 +34,13 @@ class ServiceStore(ResourceStore):
 
     def configure(self, cidr: str) -> None:
         self.service_cidr = ipaddress.ip_network(cidr, strict=False)
-        self._reserved_ips: dict[str, float] = {}
-        self._reserved_ports: dict[int, float] = {}
 
     # --- what is in use ----------------------------------------------------------------
 
-    def _recent(self, table: dict) -> set:
-        now = time.monotonic()
-        for key in [k for k, t in table.items() if now - t > _RESERVATION_SECONDS]:
-            del table[key]
-        return set(table)
-
     def _used(self, exclude_key: str | None = None) -> tuple[set[str], set[int]]:
-        if not hasattr(self, "_reserved_ips"):
-            self.configure(str(self.service_cidr))
-        ips, ports = self._recent(self._reserved_ips), self._recent(self._reserved_ports)
+        """Addresses and node ports of the services in the cache (complete under the fence)."""
+        ips: set[str] = set()
+        ports: set[int] = set()
         items, _ = self.cache.list(self.prefix(None))
         for svc in items:
             if exclude_key is not None and self._key_of(svc) == exclude_key:
@@ -97,7 +96,6 @@ class ServiceStore(ResourceStore):
                 ip = self._pick_ip(used_ips)
                 spec["clusterIP"] = ip
                 spec["clusterIPs"] = [ip]
-                self._reserved_ips[ip] = time.monotonic()
             elif ip != old_spec.get("clusterIP"):
                 try:
                     inside = ipaddress.ip_address(ip) in self.service_cidr
@@ -112,8 +110,6 @@ class ServiceStore(ResourceStore):
                     causes.append(FieldError("FieldValueInvalid", "spec.clusterIPs[0]",
                                          f'Invalid value: "{ip}": failed to allocate IP {ip}: provided IP is '
                                          "already allocated", ip))
-                else:
-                    self._reserved_ips[ip] = time.monotonic()
                 spec.setdefault("clusterIPs", [ip])
         elif spec.get("clusterIP") == "None":
             spec["clusterIPs"] = ["None"]
@@ -125,7 +121,6 @@ class ServiceStore(ResourceStore):
                     chosen = self._pick_port(used_ports)
                     port["nodePort"] = chosen
                     used_ports.add(chosen)
-                    self._reserved_ports[chosen] = time.monotonic()
                 elif wanted not in old_ports:
                     if not NODE_PORT_RANGE[0] <= int(wanted) <= NODE_PORT_RANGE[1]:
                         causes.append(FieldError("FieldValueInvalid", f"spec.ports[{i}].nodePort",
@@ -137,9 +132,44 @@ class ServiceStore(ResourceStore):
                                              wanted))
                     else:
                         used_ports.add(int(wanted))
-                        self._reserved_ports[int(wanted)] = time.monotonic()
         if causes:
             raise errors.invalid(self.info, name, causes)
+
+    # --- fencing ------------------------------------------------------------------------------
+
+    @property
+    def fence_key(self) -> str:
+        """Next to the resources' keys, in no resource's prefix."""
+        return f"{self.registry.prefix.rstrip('/')}/ketch.internal/service-allocations"
+
+    async def _fenced(self, step: Any) -> Any:
+        """Run step() (an allocating create or update) under the fence, again while it moved."""
+        for _attempt in range(_FENCE_ATTEMPTS):
+            revision = await self.store.mod_revision(self.fence_key)
+            await self.cache.wait_for_revision(revision, 5.0)
+            token = _current_fence.set(Fence(self.fence_key, revision))
+            try:
+                return await step()
+            except FenceMoved:
+                await asyncio.sleep(random.random() * 0.01)
+                continue
+            finally:
+                _current_fence.reset(token)
+        raise errors.conflict(self.info, "", "too many concurrent service allocations, try again")
+
+    def write_fence(self) -> Fence | None:
+        return _current_fence.get()
+
+    async def create(self, namespace: str | None, body: Any, *, dry_run: bool = False) -> dict:
+        if dry_run:
+            return await super().create(namespace, body, dry_run=True)
+        return await self._fenced(lambda: super(ServiceStore, self).create(namespace, copy.deepcopy(body)))
+
+    async def guaranteed_update(self, namespace: str | None, name: str, mutate: Any, **options: Any) -> dict:
+        if options.get("dry_run") or options.get("subresource") == "status":
+            return await super().guaranteed_update(namespace, name, mutate, **options)
+        return await self._fenced(lambda: super(ServiceStore, self).guaranteed_update(namespace, name, mutate,
+                                                                                      **options))
 
     # --- hooks of the generic store ---------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """The apiserver's storage: objects in etcd (EtcdStore) and their in-memory mirror (WatchCache)."""
 
 from .errors import (
+    FenceMoved,
     KeyExists,
     KeyNotFound,
     RevisionCompacted,
@@ -14,6 +15,7 @@ from .watch_cache import WatchCache
 __all__ = [
     "EtcdStore",
     "EtcdWatch",
+    "FenceMoved",
     "KeyExists",
     "KeyNotFound",
     "RevisionCompacted",

@@ -35,6 +35,16 @@ class RevisionConflict(StorageError):
         self.actual = actual
 
 
+class FenceMoved(StorageError):
+    """A fenced write found its fence key past the revision the caller read: another writer
+    made a decision the caller did not see (e.g. allocated a Service address); read again."""
+
+    def __init__(self, fence: str, expected: int) -> None:
+        super().__init__(f"fence {fence} moved past revision {expected}")
+        self.fence = fence
+        self.expected = expected
+
+
 class RevisionCompacted(StorageError):
     """The asked-for revision is older than what is kept (HTTP 410 Gone; the client relists)."""
 

@@ -16,7 +16,6 @@ reads and revision-guarded writes are retried there, an unguarded delete is not
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -31,7 +30,11 @@ from aetcd.utils import prefix_range_end
 from grpc import StatusCode
 from grpc.aio import AioRpcError
 
+from apiserver.codec import dumps as _dumps
+from apiserver.codec import loads as _loads
+
 from .errors import (
+    FenceMoved,
     KeyExists,
     KeyNotFound,
     RevisionCompacted,
@@ -91,12 +94,12 @@ def encode(obj: dict) -> bytes:
     if isinstance(meta, dict) and "resourceVersion" in meta:
         meta = {k: v for k, v in meta.items() if k != "resourceVersion"}
         obj = {**obj, "metadata": meta}
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return _dumps(obj)
 
 
 def decode(value: bytes, revision: int) -> dict:
     """A stored value as an object carrying resourceVersion = revision."""
-    obj = json.loads(value)
+    obj = _loads(value)
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         meta = obj["metadata"] = {}
@@ -109,6 +112,21 @@ def with_resource_version(obj: dict, revision: int) -> dict:
     meta = dict(obj.get("metadata") or {})
     meta["resourceVersion"] = str(revision)
     return {**obj, "metadata": meta}
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """A guard on a decision spanning many objects: the write happens only if `key` is still
+    at `revision` (its mod revision read before deciding; 0 = absent) and moves it on."""
+
+    key: str
+    revision: int
+
+
+def _add_fence(fence: Fence, compare: list, success: list) -> None:
+    k = fence.key.encode()
+    compare.append(rpc.Compare(result=_EQUAL, target=_MOD, key=k, mod_revision=fence.revision))
+    success.append(rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=b"fence")))
 
 
 def parse_endpoint(endpoint: str) -> tuple[str, int]:
@@ -233,15 +251,18 @@ class EtcdStore:
 
     # -- CRUD -------------------------------------------------------------------------------
 
-    async def create(self, key: str, obj: dict) -> dict:
-        """Store a new object; KeyExists if the key is taken. Returns it with resourceVersion."""
+    async def create(self, key: str, obj: dict, *, fence: Fence | None = None) -> dict:
+        """Store a new object; KeyExists if the key is taken. Returns it with resourceVersion.
+        With a fence, only while the fence key is at the revision read (else FenceMoved),
+        and the write moves the fence."""
         k = key.encode()
         value = encode(obj)
-        request = rpc.TxnRequest(
-            compare=[rpc.Compare(result=_EQUAL, target=_CREATE, key=k, create_revision=0)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value))],
-            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
-        )
+        compare = [rpc.Compare(result=_EQUAL, target=_CREATE, key=k, create_revision=0)]
+        success = [rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value))]
+        failure = [rpc.RequestOp(request_range=rpc.RangeRequest(key=k))]
+        if fence is not None:
+            _add_fence(fence, compare, success)
+        request = rpc.TxnRequest(compare=compare, success=success, failure=failure)
 
         async def attempt(kv: Any, n: int) -> int:
             resp = await kv.Txn(request, timeout=self._request_timeout)
@@ -250,10 +271,22 @@ class EtcdStore:
             kvs = resp.responses[0].response_range.kvs
             if n and kvs and kvs[0].value == value:
                 return kvs[0].mod_revision  # an earlier attempt of ours landed
+            if not kvs and fence is not None:
+                raise FenceMoved(fence.key, fence.revision)
             raise KeyExists(key)
 
         revision = await self._call("create", attempt, retry=True)
         return with_resource_version(obj, revision)
+
+    async def mod_revision(self, key: str) -> int:
+        """The revision key was last written at; 0 when it does not exist (a fence's start)."""
+        request = rpc.RangeRequest(key=key.encode(), keys_only=True)
+
+        async def attempt(kv: Any, n: int) -> int:
+            resp = await kv.Range(request, timeout=self._request_timeout)
+            return resp.kvs[0].mod_revision if resp.kvs else 0
+
+        return await self._call("get", attempt, retry=True)
 
     async def get(self, key: str) -> dict | None:
         """The object at key (linearizable read), or None."""
@@ -268,18 +301,24 @@ class EtcdStore:
 
         return await self._call("get", attempt, retry=True)
 
-    async def update(self, key: str, obj: dict, *, expected_revision: int | None) -> dict:
+    async def update(self, key: str, obj: dict, *, expected_revision: int | None,
+                     fence: Fence | None = None) -> dict:
         """Replace the object at key. With expected_revision, only if the key is still at it
-        (else RevisionConflict); without, only if it exists. KeyNotFound if it does not."""
+        (else RevisionConflict); without, only if it exists. KeyNotFound if it does not.
+        A fence as in create (FenceMoved)."""
         k = key.encode()
         value = encode(obj)
         if expected_revision is None:
             compare = rpc.Compare(result=_GREATER, target=_CREATE, key=k, create_revision=0)
         else:
             compare = rpc.Compare(result=_EQUAL, target=_MOD, key=k, mod_revision=expected_revision)
+        compares = [compare]
+        success = [rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value))]
+        if fence is not None:
+            _add_fence(fence, compares, success)
         request = rpc.TxnRequest(
-            compare=[compare],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value))],
+            compare=compares,
+            success=success,
             failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
         )
 
@@ -292,6 +331,8 @@ class EtcdStore:
                 raise KeyNotFound(key)
             if n and kvs[0].value == value:
                 return kvs[0].mod_revision  # an earlier attempt of ours landed
+            if fence is not None and (expected_revision is None or kvs[0].mod_revision == expected_revision):
+                raise FenceMoved(fence.key, fence.revision)
             raise RevisionConflict(key, expected_revision or 0, kvs[0].mod_revision)
 
         revision = await self._call("update", attempt, retry=True)
