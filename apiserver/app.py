@@ -57,6 +57,8 @@ class ApiServer:
         self.registry: Registry | None = None
         self.resources: ResourceHandlers | None = None
         self.server_address = f"{config.bind_address}:{config.secure_port}"
+        #: With --workers, every response says which worker answered (tests, debugging).
+        self.worker_header = None if config.worker_index is None else str(config.worker_index)
 
     async def start(self) -> None:
         from apiserver.registry.registry import Registry
@@ -65,10 +67,12 @@ class ApiServer:
         self.store = await EtcdStore.connect(self.config.etcd_servers, retry_for=self.config.etcd_retry_seconds)
         self.registry = Registry(self.store, self.config.etcd_prefix,
                                  pod_grace_slack_seconds=self.config.pod_grace_slack_seconds,
-                                 service_cidr=self.config.service_cluster_ip_range)
+                                 service_cidr=self.config.service_cluster_ip_range,
+                                 leader=self.config.leader)
         await self.registry.start()
         self.resources = ResourceHandlers(self.registry, WatchHandler(self.config.bookmark_interval_seconds))
-        log.info("apiserver ready etcd=%s prefix=%s", ",".join(self.config.etcd_servers), self.config.etcd_prefix)
+        log.info("apiserver ready etcd=%s prefix=%s worker=%s", ",".join(self.config.etcd_servers),
+                 self.config.etcd_prefix, self.config.worker_index)
 
     async def stop(self) -> None:
         if self.registry is not None:
@@ -104,6 +108,8 @@ class ApiServer:
             err = errors.internal(f"{type(exc).__name__}: {exc}")
             response = negotiation.json_response(err.status, err.code)
         metrics.observe_request(ri.verb, ri.resource or "-", response.status_code, time.perf_counter() - started)
+        if self.worker_header is not None:
+            response.headers["ketch-worker"] = self.worker_header
         return response
 
     async def route(self, request: Request, path: str, ri: RequestInfo) -> Response:

@@ -28,6 +28,19 @@ class ServerConfig:
     etcd_retry_seconds: float = 20.0  # how long one request keeps retrying while etcd is unreachable
     embedded_etcd_client_port: int = 2379
     embedded_etcd_peer_port: int = 2380
+    #: Serving processes. 1: this process serves. N > 1: this process supervises N workers
+    #: sharing the port (SO_REUSEPORT), each with its own etcd client and watch caches.
+    workers: int = 1
+    #: Set in a worker started by the supervisor: its index (0 runs the singletons) and
+    #: the listening socket it inherited. None in a standalone or supervising process.
+    worker_index: int | None = None
+    listen_fd: int | None = None
+
+    @property
+    def leader(self) -> bool:
+        """Whether this process runs the once-per-cluster loops (grace reaper, namespace
+        controller, default namespaces): a standalone process or worker 0."""
+        return self.worker_index in (None, 0)
 
     @property
     def pki_dir(self) -> Path:
@@ -65,7 +78,14 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     p.add_argument("--pod-grace-slack", type=float, default=5.0,
                    help="seconds after a pod's deletion grace ran out before the apiserver removes it")
     p.add_argument("--insecure-http", action="store_true", help="serve plain HTTP (debugging only)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="serving processes sharing the port (SO_REUSEPORT), each with its own etcd client "
+                        "and watch caches; 1 (default) serves in this process (docs/apiserver.md: when more help)")
+    p.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    if a.workers < 1:
+        p.error("--workers must be at least 1")
     import ipaddress
 
     try:
@@ -89,4 +109,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         etcd_retry_seconds=a.etcd_retry_seconds,
         embedded_etcd_client_port=a.embedded_etcd_client_port,
         embedded_etcd_peer_port=a.embedded_etcd_peer_port,
+        workers=a.workers,
+        worker_index=a.worker_index,
+        listen_fd=a.listen_fd,
     )

@@ -23,10 +23,11 @@ from apiserver.tls import ServingFiles, ensure_serving_cert, wanted_sans
 log = logging.getLogger("ketch.apiserver")
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, worker: int | None = None) -> None:
+    who = "" if worker is None else f"worker={worker} "
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
-        format="time=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
+        format=f"time=%(asctime)s level=%(levelname)s {who}logger=%(name)s msg=%(message)s",
         stream=sys.stderr,
     )
 
@@ -64,12 +65,36 @@ def prepare(config: ServerConfig) -> tuple[ServingFiles | None, str]:
     return files, token
 
 
-async def serve(config: ServerConfig) -> None:
+def serving_files(config: ServerConfig) -> ServingFiles | None:
+    """The TLS files `prepare` made (a worker reads them; the supervisor made them)."""
+    if config.insecure_http:
+        return None
+    return ServingFiles(config.pki_dir / "ca.crt", config.pki_dir / "apiserver.crt", config.pki_dir / "apiserver.key")
+
+
+async def serve(config: ServerConfig, argv: list[str]) -> int:
+    """Serve in this process, or (--workers > 1) supervise the workers; the exit code."""
     import uvicorn
 
     from apiserver.app import DirectDispatch, create_app
 
-    files, _token = prepare(config)
+    supervisor = None
+    if config.worker_index is None:
+        files, _token = prepare(config)
+        if config.workers > 1:
+            from apiserver.workers import WorkerSupervisor
+
+            supervisor = WorkerSupervisor(config, argv)
+            try:
+                supervisor.bind()  # before etcd: a taken port fails at once
+            except OSError as exc:
+                log.error("cannot listen on %s:%d: %s", config.bind_address, config.secure_port, exc)
+                return 1
+    else:
+        from apiserver.workers import die_with_parent
+
+        die_with_parent()
+        files = serving_files(config)
     embedded = None
     if not config.etcd_servers:
         from apiserver.etcd_supervisor import EmbeddedEtcd
@@ -78,6 +103,15 @@ async def serve(config: ServerConfig) -> None:
                                 peer_port=config.embedded_etcd_peer_port)
         await embedded.start()
         config.etcd_servers = [embedded.client_url]
+    loop = asyncio.get_running_loop()
+    if supervisor is not None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, supervisor.request_stop)
+        try:
+            return await supervisor.run()
+        finally:
+            if embedded is not None:
+                await embedded.stop()
     app = create_app(config, TokenAuthenticator.from_file(config.tokens_path))
     uv = uvicorn.Config(
         DirectDispatch(app),
@@ -99,20 +133,27 @@ async def serve(config: ServerConfig) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    sockets = None
+    if config.listen_fd is not None:
+        import socket
+
+        sockets = [socket.socket(fileno=config.listen_fd)]
     try:
-        await server.serve()
+        await server.serve(sockets=sockets)
     finally:
         if embedded is not None:
             await embedded.stop()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
     config = parse_args(argv)
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.worker_index)
     try:
         import uvloop  # noqa: F401  (optional: faster event loop when installed)
 
@@ -120,10 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         runner = asyncio.run
     try:
-        runner(serve(config))
+        return runner(serve(config, argv))
     except KeyboardInterrupt:
-        pass
-    return 0
+        return 0
 
 
 if __name__ == "__main__":

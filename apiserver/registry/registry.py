@@ -35,7 +35,8 @@ def base_key(prefix: str, info: ResourceInfo) -> str:
 
 class Registry:
     def __init__(self, store: EtcdStore, prefix: str = "/registry", *, history: int = 10_000,
-                 pod_grace_slack_seconds: float = 5.0, service_cidr: str = "10.96.0.0/12") -> None:
+                 pod_grace_slack_seconds: float = 5.0, service_cidr: str = "10.96.0.0/12",
+                 leader: bool = True) -> None:
         from apiserver.storage.watch_cache import WatchCache
 
         self.store = store
@@ -52,6 +53,9 @@ class Registry:
         self.services.configure(service_cidr)
         self.namespace_controller = NamespaceController(self)
         self.pod_grace_slack_seconds = pod_grace_slack_seconds
+        #: Whether this process runs the once-per-cluster work (see start); with --workers,
+        #: only worker 0 does.
+        self.leader = leader
         self._tasks: list[asyncio.Task] = []
         self.synced = False
 
@@ -68,8 +72,13 @@ class Registry:
         return [s for i, s in self.stores.items() if i.namespaced]
 
     async def start(self) -> None:
-        """Fill every watch cache, create the default namespaces, start the background loops."""
+        """Fill every watch cache; the leader also creates the default namespaces and starts the
+        background loops, other workers wait until the default namespaces exist."""
         await asyncio.gather(*(s.cache.start() for s in self.stores.values()))
+        if not self.leader:
+            await self._wait_for_default_namespaces()
+            self.synced = True
+            return
         for name in DEFAULT_NAMESPACES:
             try:
                 await self.namespaces.create(None, {"apiVersion": "v1", "kind": "Namespace",
@@ -82,8 +91,32 @@ class Registry:
         self._tasks = [
             asyncio.create_task(self.pods.run_reaper(self.pod_grace_slack_seconds), name="pod-reaper"),
             asyncio.create_task(self.namespace_controller.run(), name="namespace-controller"),
+            asyncio.create_task(self._wake_on_namespace_changes(), name="namespace-events"),
         ]
         self.synced = True
+
+    async def _wait_for_default_namespaces(self, timeout: float = 120.0) -> None:
+        """A worker is ready once the leader has made the default namespaces."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            missing = [n for n in DEFAULT_NAMESPACES if self.namespaces.cache.get(self.namespaces.key(None, n)) is None]
+            if not missing:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"default namespaces {missing} not created within {timeout}s (worker 0 down?)")
+            await asyncio.sleep(0.1)
+
+    async def _wake_on_namespace_changes(self) -> None:
+        """Wake the namespace controller on every namespace change, whichever process wrote it."""
+        while True:
+            try:
+                async for _event in self.namespaces.cache.watch(self.namespaces.prefix(None), 0):
+                    self.wake_namespace_controller()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the controller's interval still runs it
+                log.warning("namespace event follower ended, restarting: %s", exc)
+                await asyncio.sleep(1.0)
 
     async def stop(self) -> None:
         for t in self._tasks:
