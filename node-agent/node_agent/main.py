@@ -36,6 +36,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--node-name", default=socket.gethostname())
     p.add_argument("--node-ip", default=None, help="InternalIP to report (default: the host's outbound address)")
     p.add_argument("--root-dir", default="/var/lib/ketch/node-agent")
+    p.add_argument("--port", type=int, default=10250,
+                   help="the agent API (logs, exec, attach, port-forward, stats) on --node-ip; 0 = off")
     p.add_argument("--runtime-endpoint", default=default_socket(), help="the runtime daemon's unix socket")
     p.add_argument("--cluster-dns", default="", help="comma list of cluster DNS server addresses")
     p.add_argument("--cluster-domain", default="cluster.local")
@@ -118,6 +120,7 @@ async def run(args: argparse.Namespace) -> None:
     labels = dict(kv.split("=", 1) for kv in args.node_labels.split(",") if "=" in kv)
     config = NodeConfig(
         name=args.node_name, internal_ip=args.node_ip or default_internal_ip(), max_pods=args.max_pods,
+        agent_port=args.port,
         labels=labels, taints=parse_taints(args.register_with_taints),
     )
     reporter = NodeStatusReporter(
@@ -143,7 +146,14 @@ async def run(args: argparse.Namespace) -> None:
         if args.cluster_network and gateway:
             net = cluster_network.from_args(args, client, args.node_name, config.internal_ip,
                                             pod_bridge=pod_net.bridge, gateway=gateway)
-        await asyncio.gather(reporter.run(), pods.run(), *([net.run()] if net else []))
+        tasks = [reporter.run(), pods.run()]
+        if net is not None:
+            tasks.append(net.run())
+        if args.port:
+            from node_agent.server.app import AgentServerConfig, serve_agent_api
+
+            tasks.append(serve_agent_api(pods, runtime, AgentServerConfig.from_args(args, config.internal_ip)))
+        await asyncio.gather(*tasks)
     finally:
         await runtime.close()
         await client.close()
