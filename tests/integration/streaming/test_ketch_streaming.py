@@ -37,10 +37,11 @@ def test_ketch_logs_tail_and_default_container(cluster, chatty):
     assert r.stdout.decode().split(" ", 1)[1] == "three\n"
 
 
-def test_ketch_logs_missing_pod(cluster):
-    r = cluster.ketch("logs", "nobody")
-    assert r.returncode == 1
-    assert r.stderr.decode().strip() == 'Error from server (NotFound): pods "nobody" not found'
+def test_ketch_missing_pod_errors(cluster):
+    for args in (("logs", "nobody"), ("exec", "nobody", "--", "true"), ("port-forward", "nobody", "8080")):
+        r = cluster.ketch(*args)
+        assert r.returncode == 1, args
+        assert r.stderr.decode().strip() == 'Error from server (NotFound): pods "nobody" not found', args
 
 
 def test_ketch_exec_passes_exit_code_and_stdin(cluster, chatty):
