@@ -13,14 +13,15 @@ prefix="${1:-ketch}"
 # its start time (field 22 of /proc/PID/stat) still matches.
 for pidfile in /run/ketch*/*.pid /run/ketch*/*/*.pid /tmp/ketch*/state/run/*.pid; do
   [ -f "$pidfile" ] || continue
+  case "$pidfile" in */"$prefix"*) ;; *) continue ;; esac   # another lab's: not ours to touch
+  pid="" started=""
   read -r pid started < "$pidfile" || true
   rm -f "$pidfile"
-  [ -n "${pid:-}" ] && [ -r "/proc/$pid/stat" ] || continue
-  if [ -n "${started:-}" ]; then
+  [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || continue
+  if [ -n "$started" ]; then
     now=$(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $20}')
     [ "$now" = "$started" ] || continue
   fi
-  case "$pidfile" in */"$prefix"*) ;; *) continue ;; esac
   kill -TERM "-$pid" 2>/dev/null; kill -TERM "$pid" 2>/dev/null
 done
 sleep 1

@@ -207,8 +207,11 @@ def test_down_after_a_runtime_crash_then_up_brings_the_pods_back(lab: Lab):
         lab.kubectl("delete", "deployment", "crash", "--wait=false")
 
 
-def test_clean_host_removes_a_lab_whose_owner_was_killed(run_id: str):
-    """`deploy/clean-host.sh ketch-<lab>` on a running lab (its `ketch` and pytest gone): nothing is left."""
+def test_clean_host_removes_a_lab_whose_owner_was_killed(run_id: str, lab: Lab):
+    """`deploy/clean-host.sh ketch-<lab>` on a running lab (its `ketch` and pytest gone): nothing is left,
+    and another lab (the session's) is not touched: its pid files and daemons stay."""
+    others = {f.name: f.read_text() for f in (lab.state_dir / "run").glob("*.pid")}
+    assert others
     with short_dir(run_id, 3) as base:
         orphan = make_lab(run_id, base, index=3, nodes=1)
         try:
@@ -226,6 +229,8 @@ def test_clean_host_removes_a_lab_whose_owner_was_killed(run_id: str):
             assert [p for p in pids if p and os.path.exists(f"/proc/{p}")
                     and " Z " not in open(f"/proc/{p}/stat").read()] == []
             assert processes_mentioning(str(orphan.state_dir)) == []
+            assert {f.name: f.read_text() for f in (lab.state_dir / "run").glob("*.pid")} == others
+            assert all(lab.pid_of(kind) for kind in ("apiserver", "scheduler", "controller-manager"))
         finally:
             tear_down(orphan)
 
