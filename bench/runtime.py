@@ -53,7 +53,8 @@ def show(row: dict) -> None:
 
 
 class BenchDaemon:
-    def __init__(self) -> None:
+    def __init__(self, extra_args: list[str] | None = None) -> None:
+        self.extra_args = list(extra_args or [])
         tag = f"ketchbench{os.getpid() % 100000}"
         self.tag = tag
         self.base = Path(tempfile.mkdtemp(prefix=f"{tag}-"))
@@ -74,7 +75,8 @@ class BenchDaemon:
             [sys.executable, "-m", "node_agent.runtime.daemon", "--root", str(self.root),
              "--run-root", str(self.run_root), "--socket", self.socket, "--cgroup-parent", self.tag,
              "--netns", self.netns, "--link-prefix", "ketchbn", "--nft-table", "ketch_runtime_bench",
-             "--bridge-subnet", "10.213.250.0/24", "--network-pool", "10.213.251.0/24", "--log-level", "warning"],
+             "--bridge-subnet", "10.213.250.0/24", "--network-pool", "10.213.251.0/24", "--log-level", "warning",
+             *self.extra_args],
             stdout=subprocess.DEVNULL, stderr=open(self.base / "daemon.log", "wb"), env=env)
         deadline = time.monotonic() + 30
         while not os.path.exists(self.socket.replace(".sock", ".json.sock")):
@@ -308,13 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
     p.add_argument("--cli-runs", type=int, default=0, help="runs of the whole CLI command (default n/2, >= 10)")
+    p.add_argument("--sandbox-pool", type=int, default=None, help="the daemon's --sandbox-pool (default: its own)")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
         print("bench runtime needs root (namespaces, mounts, cgroups)", file=sys.stderr)
         return 1
     notes: list[str] = []
     results: dict = {"rows": []}
-    daemon = BenchDaemon()
+    daemon = BenchDaemon([] if args.sandbox_pool is None else ["--sandbox-pool", str(args.sandbox_pool)])
     try:
         daemon.start()
         time.sleep(0.5)
