@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -161,7 +161,7 @@ class ApiServer:
             return negotiation.json_response(discovery.version_info())
         if path == "/metrics":
             ri.resource = "metrics"
-            return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+            return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
         if head == "openapi":
             ri.resource = "openapi"
             if path.rstrip("/") == "/openapi/v3":
@@ -208,6 +208,9 @@ def create_app(config: ServerConfig, authenticator: TokenAuthenticator,
     app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     app.state.server = server
     app.router.add_route("/{path:path}", server.dispatch, methods=_ALL_METHODS, include_in_schema=False)
+    from apiserver import node_proxy  # logs, exec, attach, port-forward: proxied to node agents
+
+    node_proxy.install(app, None, config)
     return app
 
 

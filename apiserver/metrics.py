@@ -1,8 +1,19 @@
-"""Prometheus metrics of the apiserver, named as kube-apiserver names them."""
+"""Prometheus metrics of the apiserver, named as kube-apiserver names them.
+
+With `--workers N` the supervisor gives every worker PROMETHEUS_MULTIPROC_DIR: values
+then live in per-process files there and `exposition()` sums them over all workers
+(prometheus_client's multiprocess mode), so a scrape sees the whole apiserver whichever
+worker answers it.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+#: Set (by the supervisor) when several processes share these metrics.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -31,6 +42,7 @@ WATCHERS = Gauge(
     "Open watch streams by resource.",
     ["resource"],
     registry=REGISTRY,
+    multiprocess_mode="livesum",  # workers' streams add up; a dead worker's go away
 )
 WATCH_EVENTS = Counter(
     "apiserver_watch_events_total",
@@ -52,3 +64,14 @@ def observe_request(verb: str, resource: str, code: int, seconds: float) -> None
         _request_children[key] = children
     children[0].inc()
     children[1].observe(seconds)
+
+
+def exposition() -> bytes:
+    """The text exposition of every metric (over all workers with --workers)."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)

@@ -89,15 +89,24 @@ class WorkerSupervisor:
         self.sockets: list[socket.socket] = []
         self.processes: dict[int, asyncio.subprocess.Process] = {}
         self._stopping = asyncio.Event()
+        self.metrics_dir = config.data_dir / "metrics"
         self._failures: list[float] = []
 
     def bind(self) -> None:
         self.sockets = bind_sockets(self.config.bind_address, self.config.secure_port, self.config.workers)
 
+    def prepare_metrics_dir(self) -> None:
+        """An empty directory for the workers' shared metrics (apiserver/metrics.py)."""
+        self.metrics_dir = self.config.data_dir / "metrics"
+        self.metrics_dir.mkdir(parents=True, exist_ok=True)
+        for old in self.metrics_dir.glob("*.db"):
+            old.unlink()
+
     async def _spawn(self, index: int) -> None:
         fd = self.sockets[index].fileno()
+        env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(self.metrics_dir))
         process = await asyncio.create_subprocess_exec(
-            *worker_argv(self.argv, index, fd, self.config.etcd_servers), pass_fds=(fd,))
+            *worker_argv(self.argv, index, fd, self.config.etcd_servers), pass_fds=(fd,), env=env)
         self.processes[index] = process
         log.info("apiserver worker started index=%d pid=%d", index, process.pid)
 
@@ -106,6 +115,7 @@ class WorkerSupervisor:
 
     async def run(self) -> int:
         """Serve until asked to stop (0) or until workers keep failing (1)."""
+        self.prepare_metrics_dir()
         for index in range(self.config.workers):
             await self._spawn(index)
         waits = {asyncio.ensure_future(p.wait()): i for i, p in self.processes.items()}
@@ -120,6 +130,7 @@ class WorkerSupervisor:
                     index = waits.pop(fut)
                     log.error("apiserver worker exited; restarting index=%d pid=%d code=%s",
                               index, self.processes[index].pid, fut.result())
+                    self._forget_metrics_of(self.processes[index].pid)
                     now = time.monotonic()
                     self._failures = [t for t in self._failures if now - t < _RESTART_WINDOW] + [now]
                     if len(self._failures) > _MAX_RESTARTS:
@@ -136,6 +147,15 @@ class WorkerSupervisor:
                 fut.cancel()
             await self.stop_workers()
         return code
+
+    def _forget_metrics_of(self, pid: int) -> None:
+        """A dead worker's gauges (open watches) no longer count; its counters still do."""
+        from prometheus_client import multiprocess
+
+        try:
+            multiprocess.mark_process_dead(pid, str(self.metrics_dir))
+        except OSError as exc:
+            log.warning("could not drop the metrics of worker pid=%d: %s", pid, exc)
 
     async def stop_workers(self, timeout: float = 10.0) -> None:
         """SIGTERM every worker, SIGKILL those still running after `timeout`."""

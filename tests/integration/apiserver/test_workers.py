@@ -267,3 +267,29 @@ def test_sigkill_of_the_supervisor_takes_the_workers_down(etcd) -> None:
     finally:
         server.kill()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _secret_creates(text: str) -> float:
+    for line in text.splitlines():
+        if line.startswith("apiserver_request_total{") and 'resource="secrets"' in line \
+                and 'verb="create"' in line and 'code="201"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_add_up_over_workers(workers_server: ApiServerProcess, ns: str) -> None:
+    with _client(workers_server) as c:
+        before = _secret_creates(c.get("/metrics").text)
+        writers = set()
+        for i in range(12):
+            r = c.post(f"/api/v1/namespaces/{ns}/secrets",
+                       json={"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"s{i}"}})
+            assert r.status_code == 201
+            writers.add(r.headers["ketch-worker"])
+        assert writers == {"0", "1"}
+        scraped_by = set()
+        for _ in range(20):
+            r = c.get("/metrics")
+            assert _secret_creates(r.text) == before + 12
+            scraped_by.add(r.headers["ketch-worker"])
+        assert scraped_by == {"0", "1"}
