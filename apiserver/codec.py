@@ -13,10 +13,12 @@ integer beyond 64 bits as a float, so input with a run of 19+ digits is parsed b
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-_LONG_NUMBER = re.compile(rb"\d{19}")
+#: Digits to "0", everything else to " ": a run of 19 digits becomes _LONG_RUN. One
+#: translate and one substring search take ~1 us for a pod; a regex took ~20 us.
+_DIGITS = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
+_LONG_RUN = b"0" * 19
 
 try:
     import orjson
@@ -43,7 +45,7 @@ if orjson is not None:
     def loads(data: bytes | str) -> Any:
         """Parsed JSON; ValueError (json's message) when malformed."""
         raw = data.encode() if isinstance(data, str) else data
-        if _LONG_NUMBER.search(raw):
+        if _LONG_RUN in raw.translate(_DIGITS):
             return json.loads(raw)
         try:
             return _orjson_loads(raw)
