@@ -125,8 +125,12 @@ class PodWorker:
         self.task = asyncio.create_task(self._run(), name=f"pod {self.key}")
 
     def update(self, pod: dict) -> None:
+        # The watch echo of our own status patch is the version we already hold: syncing again
+        # for it would only repeat the runtime calls (it doubled them while many pods started).
+        same = pod["metadata"].get("resourceVersion") == self.pod["metadata"].get("resourceVersion")
         self.pod = pod
-        self.wake.set()
+        if not same:
+            self.wake.set()
 
     def mark_removed(self) -> None:
         """The pod is gone from the API (deleted while we were away, or force-deleted)."""
