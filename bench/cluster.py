@@ -92,9 +92,16 @@ class BenchLab:
             raise RuntimeError(f"ketch up failed:\n{proc.stdout}{proc.stderr}")
         return time.monotonic() - began
 
-    def down(self) -> str:
-        proc = self.ketch("down", "--name", self.name, "--state-dir", str(self.base / "state"), "--purge")
-        return "" if proc.returncode == 0 else f"ketch down --purge failed:\n{proc.stdout}{proc.stderr}"
+    def down(self, attempts: int = 3) -> tuple[bool, str]:
+        """`ketch down --purge`; tried again when it fails (it has stumbled on cgroups removed under it)."""
+        failures = []
+        for _ in range(attempts):
+            proc = self.ketch("down", "--name", self.name, "--state-dir", str(self.base / "state"), "--purge")
+            if proc.returncode == 0:
+                return True, (f"  (ketch down --purge needed {len(failures) + 1} tries: {failures})" if failures else "")
+            failures.append((proc.stdout + proc.stderr).strip().splitlines()[-1:])
+            time.sleep(1)
+        return False, f"  ketch down --purge failed {attempts} times: {failures}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,9 +357,10 @@ def main(argv: list[str]) -> int:
         say(f"  Ketch side failed: {type(e).__name__}: {e}")
         code = 1
     finally:
-        problem = lab.down()
-        if problem:
-            say(problem)
+        purged, note = lab.down()
+        if note:
+            say(note)
+        if not purged:
             code = 1
         if args.keep:
             say(f"  kept {base}")
