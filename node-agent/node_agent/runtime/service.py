@@ -220,6 +220,7 @@ class Runtime:
         """After a (re)start: adopt containers, restore networks, finish interrupted auto-removes."""
         await self.containers.recover()
         await self._remove_unrecorded_sandboxes()
+        self._mark_broken_sandboxes()
         if self.networks is not None:
             await asyncio.to_thread(self.networks.restore)
             live = set(self.records.sandboxes)
@@ -238,6 +239,23 @@ class Runtime:
                 continue
             if rec.auto_remove:
                 self._watch_auto_remove(rec.id)
+
+    def _mark_broken_sandboxes(self) -> None:
+        """A sandbox whose namespace bind mounts are gone (unmounted, or made in another mount
+        namespace) cannot take containers: say NOTREADY, so its owner makes a new one."""
+        for rec in self.records.sandboxes.values():
+            if rec.state != "ready":
+                continue
+            ns_dir = self.run_root / "sandboxes" / rec.id / "ns"
+            pinned = [entry.path for entry in os.scandir(ns_dir)] if ns_dir.is_dir() else []
+            if rec.netns_path and rec.netns_path not in pinned:
+                pinned.append(rec.netns_path)
+            lost = [path for path in pinned if not os.path.ismount(path)]
+            if lost:
+                log.warning("sandbox namespaces lost, marking it not ready",
+                            extra={"sandbox": rec.id, "lost": ",".join(lost)})
+                rec.state = "notready"
+                self.records.put_sandbox(rec)
 
     async def _remove_unrecorded_sandboxes(self) -> None:
         """Sandboxes on disk without a record: a warm pool of a daemon that died, or a cut-short create."""
