@@ -262,6 +262,9 @@ def down(layout: LabLayout, say: Callable[[str], None] = print, *, purge: bool =
         known = {c.pid_file for c in components}
         stopped += _stop_all([p for p in sorted(layout.run_dir.glob("*.pid")) if p not in known])
     teardown.kill_shims(layout, settings)
+    strays = teardown.kill_strays(layout, settings)
+    if strays:
+        say(f"Killed {strays} processes of the lab that had lost their pid files.")
     teardown.kill_cgroup_processes(settings)
     teardown.unmount_under(layout.mount_dirs(settings))
     teardown.remove_cgroups(settings)
@@ -336,8 +339,9 @@ def purge_state(layout: LabLayout, settings: LabSettings) -> None:
 
 
 def kernel_leftovers(layout: LabLayout, settings: LabSettings) -> list[str]:
-    """Kernel objects of this lab that exist now (empty after a clean `ketch down`)."""
-    return ([f"netns {n}" for n in network.lab_netns(settings)]
+    """Processes and kernel objects of this lab that exist now (empty after a clean `ketch down`)."""
+    return ([f"process {p}" for p in teardown.lab_processes(layout, settings)]
+            + [f"netns {n}" for n in network.lab_netns(settings)]
             + [f"link {n}" for n in network.lab_links(settings)]
             + [f"cgroup {p}" for p in teardown.lab_cgroups(settings)]
             + [f"mount {m}" for m in teardown.mounts_under(layout.mount_dirs(settings))])

@@ -155,6 +155,49 @@ def _visibly_ours(pid: int, dirs: tuple[str, ...], cgroup_parent: str) -> bool:
     return f"/{cgroup_parent}/" in cgroups or f"/{cgroup_parent}\n" in cgroups or any(d in cmdline for d in dirs)
 
 
+# ------------------------------------------------------------------ strays
+
+
+def lab_marks(layout: LabLayout, settings: LabSettings) -> list[str]:
+    """Paths only this lab's daemons name on their command lines (not the shared /var/lib/ketch)."""
+    marks = [str(layout.apiserver_dir) + "/", str(layout.kubeconfig), str(layout.state_dir / "nodes") + "/"]
+    return marks + [str(d) + "/" for d in layout.mount_dirs(settings)[1:]]
+
+
+DAEMON_MARKS = (b"apiserver.main", b"controllers.main", b"scheduler.main", b"node_agent.", b"etcd ")
+
+
+def lab_processes(layout: LabLayout, settings: LabSettings) -> list[int]:
+    """Ketch daemons (and shims, etcd) whose command line names this lab's paths.
+
+    After the recorded pids are stopped, these are strays: a pid file was lost.
+    Only Ketch's own programs count, never a shell or `tail` that reads a lab file.
+    """
+    marks = [m.encode() for m in lab_marks(layout, settings)]
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ") + b" "
+        except OSError:
+            continue
+        if any(d in cmdline for d in DAEMON_MARKS) and any(
+                m in cmdline or m.rstrip(b"/") + b" " in cmdline for m in marks):
+            found.append(int(entry))
+    return found
+
+
+def kill_strays(layout: LabLayout, settings: LabSettings) -> int:
+    pids = lab_processes(layout, settings)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return len(pids)
+
+
 # ------------------------------------------------------------------ mounts
 
 

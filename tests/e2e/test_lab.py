@@ -169,3 +169,16 @@ def test_a_subnet_already_on_the_machine_is_refused(run_id, tmp_path):
     finally:
         subprocess.run(["ip", "link", "delete", dummy], capture_output=True)
         tear_down(the_lab)
+
+
+def test_down_finds_daemons_whose_pid_files_were_lost(control_plane_lab):
+    ketch, up, _kubectl, state, _kubeconfig, the_lab = control_plane_lab
+    up()
+    apiserver = the_lab.pid_of("apiserver")
+    for pid_file in (state / "run").glob("*.pid"):
+        pid_file.unlink()
+    down = ketch("down", *the_lab.lab_flags())
+    assert "processes of the lab that had lost their pid files" in down.stdout, down.stdout
+    assert not os.path.exists(f"/proc/{apiserver}") or " Z " in open(f"/proc/{apiserver}/stat").read()
+    assert processes_mentioning(str(state / "apiserver")) == []
+    assert the_lab.leftovers() == []
