@@ -2,8 +2,12 @@
 
 Only ready pods go in ``addresses`` (the service proxy sends traffic only
 there); running but unready ones go in ``notReadyAddresses``, unless the
-Service sets ``publishNotReadyAddresses``. A named ``targetPort`` is resolved
-per pod through its containers' port names, so pods may differ.
+Service sets ``publishNotReadyAddresses``. A pod whose node is NotReady or
+Unknown (its agent stopped reporting: the pod's own Ready condition is stale)
+counts as unready, as Kubernetes' node lifecycle controller marks such pods
+not ready, so a lost node's pods leave the Services as soon as the node does.
+A named ``targetPort`` is resolved per pod through its containers' port
+names, so pods may differ.
 """
 
 from __future__ import annotations
@@ -17,6 +21,16 @@ from ketch.api.selectors import LabelSelector
 PODS = lookup("", "v1", "pods")
 SERVICES = lookup("", "v1", "services")
 ENDPOINTS = lookup("", "v1", "endpoints")
+NODES = lookup("", "v1", "nodes")
+
+
+def node_ready(node: dict | None) -> bool:
+    """False only for a node whose Ready condition says False or Unknown (a node
+    not known, or not yet reporting, is not held against its pods)."""
+    for c in ((node or {}).get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return c.get("status") not in ("False", "Unknown")
+    return True
 
 
 def _target_port(service_port: dict, pod: dict) -> int | None:
@@ -46,8 +60,9 @@ def _address(pod: dict) -> dict:
     return addr
 
 
-def desired_subsets(service: dict, pods: list[dict]) -> list[dict]:
-    """Subsets grouped by identical resolved port lists, sorted for a stable object."""
+def desired_subsets(service: dict, pods: list[dict], unready_nodes: frozenset[str] = frozenset()) -> list[dict]:
+    """Subsets grouped by identical resolved port lists, sorted for a stable object; pods on
+    ``unready_nodes`` count as unready."""
     spec = service["spec"]
     publish_unready = bool(spec.get("publishNotReadyAddresses"))
     groups: dict[tuple, dict[str, list[dict]]] = {}
@@ -67,7 +82,8 @@ def desired_subsets(service: dict, pods: list[dict]) -> list[dict]:
             continue
         key = tuple(sorted((p.get("name", ""), p["port"], p["protocol"]) for p in ports))
         group = groups.setdefault(key, {"ports": ports, "addresses": [], "notReadyAddresses": []})
-        which = "addresses" if (publish_unready or is_ready(pod)) else "notReadyAddresses"
+        on_unready_node = (pod.get("spec") or {}).get("nodeName") in unready_nodes
+        which = "addresses" if (publish_unready or (is_ready(pod) and not on_unready_node)) else "notReadyAddresses"
         group[which].append(_address(pod))
     subsets = []
     for key in sorted(groups):
@@ -99,9 +115,24 @@ class EndpointsController(Controller):
         self.services = informers.get(SERVICES)
         self.pods = informers.get(PODS)
         self.endpoints = informers.get(ENDPOINTS)
+        self.nodes = informers.get(NODES)
         self.pods.add_index("namespace", lambda p: [p["metadata"].get("namespace", "")])
         self.services.add_handler(self.enqueue, lambda old, new: self.enqueue(new), self.enqueue)
         self.pods.add_handler(self._pod_changed, self._pod_updated, self._pod_changed)
+        self.nodes.add_handler(self._node_changed, self._node_updated, self._node_changed)
+
+    def _node_updated(self, old: dict, new: dict) -> None:
+        if node_ready(old) != node_ready(new):
+            self._node_changed(new)
+
+    def _node_changed(self, node: dict) -> None:
+        name = node["metadata"]["name"]
+        for pod in self.pods.store.list():
+            if (pod.get("spec") or {}).get("nodeName") == name:
+                self._pod_changed(pod)
+
+    def _unready_nodes(self) -> frozenset[str]:
+        return frozenset(n["metadata"]["name"] for n in self.nodes.store.list() if not node_ready(n))
 
     def _pod_updated(self, old: dict, new: dict) -> None:
         self._pod_changed(new)
@@ -136,7 +167,7 @@ class EndpointsController(Controller):
             p for p in self.pods.store.by_index("namespace", namespace)
             if _serving(p) and match.matches(p["metadata"].get("labels") or {})
         ]
-        subsets = desired_subsets(service, pods)
+        subsets = desired_subsets(service, pods, self._unready_nodes())
         labels = dict(service["metadata"].get("labels") or {})
         if current is None:
             body = {
