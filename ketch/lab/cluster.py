@@ -28,12 +28,40 @@ SAMPLE_APP = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "web.
 
 
 def effective_settings(layout: LabLayout, overrides: dict[str, object]) -> LabSettings:
-    """Saved settings of this state dir, with flags given now taking precedence."""
-    settings = LabSettings.load(layout.settings_file) or LabSettings()
+    """Saved settings of this state dir, with flags given now taking precedence.
+
+    A new lab keeps etcd's default loopback ports unless they are taken (by
+    another lab, say): then it takes free ones, kept in lab.json from then on.
+    """
+    saved = LabSettings.load(layout.settings_file)
+    settings = saved or LabSettings()
     for key, value in overrides.items():
         if value is not None:
             setattr(settings, key, value)
+    if saved is None:
+        for key in ("etcd_client_port", "etcd_peer_port"):
+            if overrides.get(key) is None and _port_taken(getattr(settings, key)):
+                setattr(settings, key, _free_port())
     return settings
+
+
+def _port_taken(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return False
+        except OSError:
+            return True
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _log_tail(path: Path, lines: int = 15) -> str:

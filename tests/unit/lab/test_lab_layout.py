@@ -99,3 +99,16 @@ def test_mounts_under_only_strictly_below_the_dirs(tmp_path, monkeypatch):
         "/srv/lab/nodes/lab-n1/agent/pods/u/volumes/with space",
         "/srv/lab/nodes/lab-n1/runtime/x/rootfs",
     ]
+
+
+def test_a_new_lab_moves_off_a_taken_etcd_port_but_keeps_given_and_saved_ones(tmp_path, monkeypatch):
+    from ketch.lab import cluster
+
+    layout = LabLayout.under(tmp_path)
+    monkeypatch.setattr(cluster, "_port_taken", lambda port: port == 2379)
+    fresh = cluster.effective_settings(layout, {"etcd_client_port": None})
+    assert fresh.etcd_client_port not in (2379, 0) and fresh.etcd_peer_port == 2380
+    given = cluster.effective_settings(layout, {"etcd_client_port": 2379})
+    assert given.etcd_client_port == 2379, "a port given on the command line is kept"
+    LabSettings(etcd_client_port=2379).save(layout.settings_file)
+    assert cluster.effective_settings(layout, {}).etcd_client_port == 2379, "a saved lab keeps its ports"
