@@ -430,7 +430,7 @@ def cmd_exec(conn: Connection, argv: list[str]) -> int:
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
     p.add_argument("-e", "--env", action="append", default=[], help="set environment variables")
     p.add_argument("-w", "--workdir", default="", help="working directory inside the container")
-    p.add_argument("-u", "--user", default="", help="user (not supported yet: the container's user)")
+    p.add_argument("-u", "--user", default="", help="username or UID (format: <name|uid>[:<group|gid>])")
     p.add_argument("container")
     p.add_argument("command", nargs=argparse.REMAINDER)
     args = p.parse_args(argv)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from node_agent.network import netns
 
 MAX_IFNAME = 15
+BRIDGE_MODE_HAIRPIN = 1   # IFLA_BRPORT_MODE: frames may leave by the port they came in on
 
 
 class BridgeError(Exception):
@@ -125,8 +126,15 @@ def attach(
     ifname: str = "eth0",
     default_route: bool = True,
     mtu: int | None = None,
+    hairpin: bool = True,
 ) -> Attachment:
-    """Put a veth pair between bridge and the sandbox: ifname inside with address, route via gateway."""
+    """Put a veth pair between bridge and the sandbox: ifname inside with address, route via gateway.
+
+    Both ends take the bridge's MTU unless `mtu` says otherwise (a pod bridge
+    carries the overlay's smaller MTU, and a bigger veth would black-hole full
+    frames). The bridge port is in hairpin mode from the start, so a pod whose
+    Service sends it back to itself works from its first packet (br_netfilter
+    DNATs while bridging and the frame must leave by the port it came in on)."""
     check_ifname(host_ifname)
     check_ifname(ifname)
     fd = os.open(sandbox_netns, os.O_RDONLY | os.O_CLOEXEC)
@@ -135,6 +143,7 @@ def attach(
             br = _index(ipr, bridge)
             if br is None:
                 raise BridgeError(f"bridge {bridge} does not exist")
+            mtu = mtu or ipr.get_links(br)[0].get_attr("IFLA_MTU")
             extra = {"mtu": mtu} if mtu else {}
             # One RTM_NEWLINK: the host end enslaved to the bridge, the peer born
             # inside the sandbox under its final name. Moving or renaming a link
@@ -145,7 +154,10 @@ def attach(
             except Exception as exc:
                 raise BridgeError(f"creating veth {host_ifname} into {sandbox_netns}: {exc}") from exc
             try:
-                ipr.link("set", index=_index(ipr, host_ifname), state="up")
+                host_index = _index(ipr, host_ifname)
+                if hairpin:
+                    ipr.brport("set", index=host_index, mode=BRIDGE_MODE_HAIRPIN)
+                ipr.link("set", index=host_index, state="up")
             except Exception as exc:
                 _quiet_delete(ipr, host_ifname)
                 raise BridgeError(f"bringing up veth {host_ifname}: {exc}") from exc

@@ -280,7 +280,7 @@ class ContainerManager:
         c.exited.set()
         st = c.state
         log.info("container exited", extra={"container_id": c.id, "exit_code": st.get("exit_code"),
-                                             "reason": st.get("reason"), "message": st.get("message", "")})
+                                             "reason": st.get("reason"), "exit_message": st.get("message", "")})
         self._emit(c.id, "exited", exit_code=st.get("exit_code"), reason=st.get("reason"))
         if st.get("reason") == "OOMKilled":
             self._emit(c.id, "oom")
@@ -447,7 +447,7 @@ class ContainerManager:
         c = _Container(id=spec.id, state_dir=str(state_dir), config=config, state=reply["state"])
         self._containers[spec.id] = c
         self._watch(c)
-        log.info("container created", extra={"container_id": spec.id, "name": spec.name, "pid": c.state.get("pid")})
+        log.info("container created", extra={"container_id": spec.id, "container_name": spec.name, "pid": c.state.get("pid")})
         self._emit(spec.id, "created")
         return spec.id
 

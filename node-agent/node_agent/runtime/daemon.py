@@ -44,26 +44,6 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-
-
-def tolerate_reserved_log_fields() -> None:
-    """A log call must never fail an RPC: `extra` keys that clash with LogRecord
-    attributes (`name`, `msg`, ...) are kept with a trailing underscore instead of
-    raising KeyError inside whatever operation was logging."""
-    original = logging.Logger.makeRecord
-    if getattr(original, "_ketch_tolerant", False):
-        return
-
-    def make_record(self, name, level, fn, lno, msg, args, exc_info, func=None, extra=None, sinfo=None):
-        if extra and not _RESERVED.isdisjoint(extra):
-            extra = {(f"{k}_" if k in _RESERVED else k): v for k, v in extra.items()}
-        return original(self, name, level, fn, lno, msg, args, exc_info, func, extra, sinfo)
-
-    make_record._ketch_tolerant = True  # type: ignore[attr-defined]
-    logging.Logger.makeRecord = make_record  # type: ignore[method-assign]
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="ketch-runtime", description=__doc__)
     p.add_argument("--root", default=DEFAULT_ROOT, help="persistent state (images, containers, volumes)")
@@ -154,7 +134,7 @@ async def serve(args: argparse.Namespace) -> None:
                             pool_prefix=args.network_prefix, nft_table=args.nft_table)
     runtime = Runtime(
         root=root, run_root=run_root, images=images, snapshots=OverlaySnapshotter(root / "overlay", images),
-        containers=containers, sandboxes=SandboxManager(run_root), volumes=VolumeStore(root),
+        containers=containers, sandboxes=SandboxManager(run_root, spawner=containers.spawner), volumes=VolumeStore(root),
         networks=networks, records=RecordStore(root), cgroup_mode=cgroup_mode(containers.layout),
         sandbox_pool=max(0, args.sandbox_pool),
     )
@@ -206,7 +186,6 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    tolerate_reserved_log_fields()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=args.log_level.upper(), handlers=[handler])

@@ -34,6 +34,7 @@ from node_agent.network.networks import (
     NetworkNotFound,
     Networks,
 )
+from node_agent.runtime.shim.trace import mark
 from node_agent.runtime.state import ContainerRecord, RecordStore, SandboxRecord
 from node_agent.runtime.volumes import VolumeError, VolumeInUse, VolumeNotFound, VolumeStore
 from proto import runtime_pb2 as pb
@@ -412,7 +413,8 @@ class Runtime:
                           for p in list(config.port_mappings) + list(ports or [])]
                 if wanted:
                     await asyncio.to_thread(self.networks.publish, sandbox_id, wanted)
-            elif network == "none":
+            elif network == "none" and host_netns:
+                # a new namespace has lo up already (the sandbox child); a joined one may not
                 from node_agent.network import bridge
 
                 await asyncio.to_thread(bridge.loopback_up, netns_path)
@@ -595,7 +597,9 @@ class Runtime:
                 except UserNotFound as exc:
                     raise invalid(str(exc)) from None
 
+            mark("svc.create.image")
             got = await asyncio.gather(sandbox(), asyncio.to_thread(root_and_user), return_exceptions=True)
+            mark("svc.create.sandbox+rootfs")
             for result in got:
                 if isinstance(result, BaseException):
                     raise result
@@ -647,7 +651,9 @@ class Runtime:
                 auto_remove=cfg.auto_remove, anonymous_volumes=anonymous, named_volumes=named,
                 labels=labels, annotations=dict(cfg.annotations),
             )
+            mark("svc.create.spec")
             await self.containers.create(spec)
+            mark("svc.create.shim")
             made["container"] = True
             self.records.put_container(rec)
             made["record"] = True
@@ -1016,12 +1022,16 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
 
     @unary
     async def CreateContainer(self, request, context):
+        mark("svc.create")
         rec = await self.rt.create_container(request)
+        mark("svc.created")
         return pb.CreateContainerResponse(container_id=rec.id)
 
     @unary
     async def StartContainer(self, request, context):
+        mark("svc.start")
         await self.rt.start(request.container_id)
+        mark("svc.started")
         return pb.StartContainerResponse()
 
     @unary
@@ -1052,6 +1062,7 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
     async def WaitContainer(self, request, context):
         rec = self.rt.container(request.container_id)
         st = await self.rt.containers.wait(rec.id)
+        mark("svc.waited")
         return pb.WaitContainerResponse(exit_code=st.exit_code or 0, reason=st.reason or "")
 
     # exec / attach
@@ -1076,10 +1087,10 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
             raise precondition(f"container {rec.id[:12]} is not running")
         if not start.cmd:
             raise invalid("exec needs a command")
-        proc = await self.rt.containers.exec_stream(
-            rec.id, list(start.cmd), start.tty, start.stdin,
-            **_exec_options(start),
-        )
+        options = _exec_options(start)
+        if start.user:
+            options.update(await _exec_user(rec, start.user))
+        proc = await self.rt.containers.exec_stream(rec.id, list(start.cmd), start.tty, start.stdin, **options)
         async for msg in _pump(proc, request_iterator, start.size if start.HasField("size") else None):
             yield msg
 
@@ -1249,11 +1260,21 @@ def _exec_options(start: pb.ExecStart) -> dict:
         opts["env"] = [f"{kv.key}={kv.value}" for kv in start.env]
     if start.working_dir:
         opts["cwd"] = start.working_dir
-    if start.user:
-        raise invalid("exec --user is not supported yet: the command runs as the container's user")
     if start.HasField("size"):
         opts["width"], opts["height"] = start.size.width, start.size.height
     return opts
+
+
+async def _exec_user(rec: ContainerRecord, user: str) -> dict:
+    """uid, gid and supplementary gids for `exec -u`, looked up in the container's own
+    /etc/passwd and /etc/group (as they are now, writes included), as Docker does."""
+    from node_agent.runtime.linux.users import UserNotFound, resolve_user
+
+    try:
+        resolved = await asyncio.to_thread(resolve_user, rec.rootfs, user)
+    except UserNotFound as exc:
+        raise invalid(str(exc)) from None
+    return {"uid": resolved.uid, "gid": resolved.gid, "additional_gids": list(resolved.additional_gids)}
 
 
 async def _pump(proc: Any, request_iterator, size: pb.TerminalSize | None, status=None):

@@ -149,3 +149,25 @@ def test_user_networks_are_isolated_from_each_other(networks: Networks, host_ns:
     in_host(host_ns, networks.remove, "blue")
     assert sh("ip", "netns", "exec", host_ns, "ip", "link", "show", blue.bridge,
               check=False).returncode != 0
+
+
+def test_attach_takes_the_bridges_mtu_and_puts_the_port_in_hairpin_mode(
+        host_ns: str, sandboxes: list[str], run_id: str) -> None:
+    from node_agent.network import bridge
+
+    pod_bridge = f"ketch{run_id}pb"
+    in_host(host_ns, bridge.ensure_bridge, pod_bridge, "10.213.43.1", 24, mtu=1450)
+    host_if = bridge.veth_name(f"ketch{run_id}", "p")
+    in_host(host_ns, bridge.attach, pod_bridge, netns.netns_path(sandboxes[0]), host_ifname=host_if,
+            address="10.213.43.2", prefix_length=24, gateway="10.213.43.1")
+    inside = sh("ip", "netns", "exec", sandboxes[0], "ip", "-o", "link", "show", "eth0").stdout
+    outside = sh("ip", "netns", "exec", host_ns, "ip", "-o", "link", "show", host_if).stdout
+    assert " mtu 1450 " in inside and " mtu 1450 " in outside
+    port = sh("ip", "netns", "exec", host_ns, "ip", "-d", "-o", "link", "show", host_if).stdout
+    assert "hairpin on" in port
+    # an explicit MTU still wins, and hairpin can be left off
+    other = bridge.veth_name(f"ketch{run_id}", "q")
+    in_host(host_ns, bridge.attach, pod_bridge, netns.netns_path(sandboxes[1]), host_ifname=other,
+            address="10.213.43.3", prefix_length=24, gateway="10.213.43.1", mtu=1400, hairpin=False)
+    detail = sh("ip", "netns", "exec", host_ns, "ip", "-d", "-o", "link", "show", other).stdout
+    assert " mtu 1400 " in detail and "hairpin off" in detail

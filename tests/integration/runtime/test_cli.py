@@ -355,3 +355,24 @@ def test_published_ports_survive_a_daemon_restart(runtime_daemon) -> None:
     assert body.endswith(b"again\n")
     runtime_daemon.cli("rm", "-f", "web", check=True)
     assert f"tcp dport {port}" not in runtime_daemon.in_netns(nft.list_table, runtime_daemon.nft_table)
+
+
+def test_exec_as_another_user_resolves_it_in_the_container(runtime_daemon) -> None:
+    runtime_daemon.cli("run", "-d", "--name", "who", "busybox", "sleep", "1000", check=True)
+    assert runtime_daemon.cli("exec", "who", "id", "-u").stdout == b"0\n"
+    r = runtime_daemon.cli("exec", "-u", "nobody", "who", "sh", "-c", "id -u; id -g")
+    assert (r.returncode, r.stdout) == (0, b"65534\n65534\n")
+    r = runtime_daemon.cli("exec", "-u", "1234:55", "who", "sh", "-c", "id -u; id -g")
+    assert (r.returncode, r.stdout) == (0, b"1234\n55\n")
+    # a user added inside the container afterwards is found too
+    runtime_daemon.cli("exec", "who", "sh", "-c", "echo 'app:x:777:778::/home/app:/bin/sh' >> /etc/passwd",
+                       check=True)
+    assert runtime_daemon.cli("exec", "-u", "app", "who", "id", "-u").stdout == b"777\n"
+    r = runtime_daemon.cli("exec", "-u", "ghost", "who", "true")
+    assert r.returncode == 126 and b"unable to find user ghost" in r.stderr
+
+
+def test_loopback_is_up_in_every_new_sandbox(runtime_daemon) -> None:
+    for network in ("none", "bridge"):
+        r = runtime_daemon.cli("run", "--rm", "--network", network, "busybox", "ip", "-o", "link", "show", "lo")
+        assert r.returncode == 0 and b"<LOOPBACK,UP" in r.stdout, (network, r.stdout, r.stderr)

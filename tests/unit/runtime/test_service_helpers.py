@@ -73,13 +73,25 @@ def test_docker_status_text() -> None:
     assert human_duration(3 * 3600) == "3 hours"
 
 
-def test_daemon_logging_tolerates_reserved_extra_keys(caplog) -> None:
+def test_no_log_call_uses_a_reserved_logrecord_field() -> None:
+    """`extra={"name": ...}` raises KeyError inside whatever operation logs it (at INFO)."""
+    import ast
     import logging
+    from pathlib import Path
 
-    from node_agent.runtime.daemon import tolerate_reserved_log_fields
+    import node_agent.network
+    import node_agent.runtime
 
-    tolerate_reserved_log_fields()
-    with caplog.at_level(logging.INFO):
-        logging.getLogger("ketch.test").info("created", extra={"name": "web", "container": "c1"})
-    record = caplog.records[-1]
-    assert record.name == "ketch.test" and record.name_ == "web" and record.container == "c1"
+    reserved = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+    roots = [Path(node_agent.runtime.__file__).parent, Path(node_agent.network.__file__).parent]
+    clashes, calls = [], 0
+    for path in (p for root in roots for p in root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            for kw in node.keywords:
+                if kw.arg == "extra" and isinstance(kw.value, ast.Dict):
+                    calls += 1
+                    keys = {k.value for k in kw.value.keys if isinstance(k, ast.Constant)}
+                    clashes += [f"{path.name}:{node.lineno} {key}" for key in keys & reserved]
+    assert calls > 10 and clashes == []

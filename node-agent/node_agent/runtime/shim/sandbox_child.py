@@ -3,11 +3,23 @@ them with bind mounts (no process stays behind)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
+import struct
 
 from ..linux import syscalls as sc
 from . import protocol
+
+
+def _loopback_up() -> None:
+    """`lo` up in this (new) network namespace: two ioctls, no netlink library."""
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        request = struct.pack("16sh14x", b"lo", 0)
+        flags = struct.unpack("16sh14x", fcntl.ioctl(s.fileno(), siocgifflags, request))[1]
+        if not flags & iff_up:
+            fcntl.ioctl(s.fileno(), siocsifflags, struct.pack("16sh14x", b"lo", flags | iff_up))
 
 
 def sandbox_main(request: dict, conn: socket.socket) -> None:
@@ -23,6 +35,8 @@ def sandbox_main(request: dict, conn: socket.socket) -> None:
         sc.unshare(flags)
         if "uts" in targets and request.get("hostname"):
             sc.sethostname(request["hostname"])
+        if "net" in targets:
+            _loopback_up()       # 127.0.0.1 works in every new sandbox, wired to a network or not
         for kind, target in targets.items():
             if not os.path.exists(target):
                 os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o444))
