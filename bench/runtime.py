@@ -12,13 +12,15 @@
 The benchmark starts its own daemon (temporary state, its own network
 namespace `ketchbench<pid>`, cgroup parent `ketchbench<pid>`) and removes all
 of it at the end. crun 1.8 refuses hybrid cgroups while the cgroup2 mount
-holds a controller; if so, and only then, hugetlb is bound to a v1 hierarchy
-(see docs/MACHINE-NOTES) and the output says so.
+holds a controller (docs/MACHINE-NOTES), so on a hybrid host crun runs in a
+mount namespace of its own whose /sys/fs/cgroup shows only the v1
+hierarchies: nothing on the host is mounted or rebound.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -169,19 +171,60 @@ def crun_ready(notes: list[str]) -> bool:
     if shutil.which("crun") is None:
         notes.append("crun is not installed (apt-get install crun): crun skipped")
         return False
-    unified = Path("/sys/fs/cgroup/unified/cgroup.controllers")
-    hybrid_with_controllers = unified.exists() and unified.read_text().strip()
-    if hybrid_with_controllers and not os.path.ismount("/sys/fs/cgroup/hugetlb"):
-        os.makedirs("/sys/fs/cgroup/hugetlb", exist_ok=True)
-        r = subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", "/sys/fs/cgroup/hugetlb"],
-                           capture_output=True)
-        if r.returncode != 0:
-            notes.append(f"could not bind hugetlb to cgroup v1 for crun: {r.stderr.decode().strip()}")
-            return False
-        notes.append("set-up: crun 1.8 refuses hybrid cgroups with a cgroup2 controller, so hugetlb was "
-                     "bound to a v1 hierarchy (mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb); "
-                     "it stays mounted")
+    if hybrid_cgroups():
+        notes.append("set-up: crun 1.8 refuses hybrid cgroups with a cgroup2 controller, so crun runs in a "
+                     "mount namespace of its own whose /sys/fs/cgroup (a private tmpfs) holds only the v1 "
+                     "hierarchies: the host's mounts and controller bindings are untouched")
     return True
+
+
+def hybrid_cgroups() -> bool:
+    return os.path.ismount("/sys/fs/cgroup/unified")
+
+
+def v1_hierarchies() -> dict[str, str]:
+    """Mount point -> options (controllers or name=) of each cgroup v1 hierarchy under /sys/fs/cgroup."""
+    out = {}
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            _, target, fstype, options, *_ = line.split()
+            if fstype == "cgroup" and target.startswith("/sys/fs/cgroup/"):
+                wanted = [o for o in options.split(",") if o not in ("rw", "ro", "relatime", "nosuid",
+                                                                     "nodev", "noexec", "clone_children")]
+                out[target] = ",".join(wanted)
+    return out
+
+
+def _legacy_cgroup_view() -> None:
+    """In a new mount namespace: a private tmpfs over /sys/fs/cgroup with the v1
+    hierarchies mounted again (the same hierarchies, so crun's cgroups are the
+    host's) and no cgroup2 mount, which crun 1.8 takes for plain cgroup v1."""
+    from node_agent.runtime.linux import syscalls as sc
+
+    hierarchies = v1_hierarchies()
+    sc.unshare(sc.CLONE_NEWNS)
+    sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    sc.mount("ketchbench", "/sys/fs/cgroup", "tmpfs", 0, "mode=755")
+    for target, options in hierarchies.items():
+        os.makedirs(target, exist_ok=True)
+        sc.mount("cgroup", target, "cgroup", 0, options)
+
+
+def crun_loop(bundle: str, tag: str, n: int) -> list[float]:
+    """`crun run` n+3 times (3 warm-ups); the seconds each of the last n took."""
+    if hybrid_cgroups():
+        _legacy_cgroup_view()
+    samples = []
+    for i in range(n + 3):
+        cid = f"{tag}-{i}"
+        t0 = time.perf_counter()
+        r = subprocess.run(["crun", "run", "--bundle", bundle, cid], capture_output=True, stdin=subprocess.DEVNULL)
+        elapsed = time.perf_counter() - t0
+        if r.returncode != 0:
+            raise RuntimeError(f"crun run failed: {r.stderr.decode().strip()}")
+        if i >= 3:
+            samples.append(elapsed)
+    return samples
 
 
 def bench_crun(n: int, tag: str) -> dict:
@@ -197,20 +240,21 @@ def bench_crun(n: int, tag: str) -> dict:
         spec["root"]["readonly"] = False
         spec.setdefault("linux", {})["cgroupsPath"] = f"{tag}-crun"
         (bundle / "config.json").write_text(json.dumps(spec))
-        samples = []
-        for i in range(n + 3):
-            cid = f"{tag}-{i}"
-            t0 = time.perf_counter()
-            r = subprocess.run(["crun", "run", "--bundle", str(bundle), cid], capture_output=True,
-                               stdin=subprocess.DEVNULL)
-            elapsed = time.perf_counter() - t0
-            if r.returncode != 0:
-                raise RuntimeError(f"crun run failed: {r.stderr.decode().strip()}")
-            if i >= 3:
-                samples.append(elapsed)
-        return summary("crun run (same rootfs, `true`)", samples)
+        # its own process: the mount namespace it makes ends with it, and this
+        # process (holding a gRPC channel) is never forked
+        code = ("import json, sys; from bench.runtime import crun_loop; "
+                "print(json.dumps(crun_loop(sys.argv[1], sys.argv[2], int(sys.argv[3]))))")
+        env = dict(os.environ, PYTHONPATH=f"{REPO}:{REPO / 'node-agent'}")
+        r = subprocess.run([sys.executable, "-c", code, str(bundle), tag, str(n)], capture_output=True, env=env,
+                           cwd=str(REPO))
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr.decode().strip().splitlines()[-1] if r.stderr.strip() else "crun loop failed")
+        return summary("crun run (same rootfs, `true`)", json.loads(r.stdout))
     finally:
         shutil.rmtree(bundle, ignore_errors=True)
+        for ctl in Path("/sys/fs/cgroup").iterdir():   # crun removes its cgroup; a failed run may not
+            with contextlib.suppress(OSError):
+                (ctl / f"{tag}-crun").rmdir()
 
 
 # ------------------------------------------------------------------ docker
