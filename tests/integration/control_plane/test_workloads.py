@@ -178,14 +178,14 @@ async def test_node_that_stops_heartbeating_loses_its_pods(cluster):
         keys = {t["key"] for t in node["spec"].get("taints") or []}
         return ready["status"] == "Unknown" and "node.kubernetes.io/unreachable" in keys
 
-    await cluster.wait_for(tainted, timeout=20)
+    await cluster.wait_for(tainted, timeout=60)
 
     async def all_on_a():
         pods = await _running(cluster, "app=moving", 4) or []
         return len([p for p in pods if p["spec"]["nodeName"] == "cp-a"]) == 4
 
     # default-toleration-seconds is 2 in this fixture: the pods move quickly.
-    await cluster.wait_for(all_on_a, timeout=30)
+    await cluster.wait_for(all_on_a, timeout=90)
 
 
 async def _running(cluster, selector: str, count: int) -> list[dict] | None:
