@@ -98,7 +98,7 @@ class Cluster:
     kubelet: FakeKubelet
     namespace: str
 
-    async def wait_for(self, predicate, timeout: float = 20.0, interval: float = 0.2):  # noqa: ANN001
+    async def wait_for(self, predicate, timeout: float = 45.0, interval: float = 0.2):  # noqa: ANN001
         """Poll an async predicate until it returns something truthy; return that."""
         deadline = asyncio.get_running_loop().time() + timeout
         last = None

@@ -60,7 +60,7 @@ async def test_deployment_spreads_scales_and_rolls_within_budget(cluster):
         images = {p["spec"]["containers"][0]["image"] for p in await cluster.pods("app=web")}
         return images == {"busybox:2"} and await available(4)
 
-    await cluster.wait_for(rolled, timeout=30, interval=0.05)
+    await cluster.wait_for(rolled, timeout=90, interval=0.05)
     assert lowest >= 3, f"availability dropped to {lowest} during the rollout (maxUnavailable=1)"
     d = await c.get(DEPLOYMENTS, "web", ns)
     assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
