@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import json
+import subprocess
 
 import pytest
 
@@ -49,3 +51,31 @@ def test_a_missing_pod_address_does_not_answer(net_lab: Lab, namespace: str, pod
     """The check above can fail: an unused address in node 3's pod CIDR gets no answer."""
     ip = ipaddress.ip_address(pods["pod-3"]["status"]["podIP"]) + 200
     assert pod_get(net_lab, namespace, "pod-1", f"http://{ip}:8080/", timeout=2) == [""]
+
+
+def test_the_cluster_network_lives_inside_the_nodes(net_lab: Lab, pods: dict[str, dict]):
+    """Each node has its VXLAN device (VNI 1, its lab address as local end, MTU 50 below its link),
+    a route to every other node's pod CIDR over it and the proxy's table; the host gets none of it:
+    no route through the lab bridge but the bridge's own subnet, no nftables rule naming the lab."""
+    cidrs = {n["metadata"]["name"]: n["spec"]["podCIDR"] for n in kubectl_json(net_lab, "get", "nodes")["items"]}
+    settings = net_lab.settings
+    for node in net_lab.nodes:
+        ns = net_lab.node_netns(node)
+        vxlan = json.loads(run("ip", "-n", ns, "-d", "-j", "link", "show", "ketch-vxlan"))[0]
+        eth0 = json.loads(run("ip", "-n", ns, "-j", "link", "show", "eth0"))[0]
+        info = vxlan["linkinfo"]["info_data"]
+        assert (info["id"], info["local"], vxlan["mtu"]) == (1, settings.node_ip(node), eth0["mtu"] - 50), vxlan
+        routes = run("ip", "-n", ns, "route", "show", "dev", "ketch-vxlan")
+        for other in set(net_lab.nodes) - {node}:
+            assert f"{cidrs[other]} via" in routes, f"{node} has no overlay route to {other}: {routes}"
+        assert run("ip", "netns", "exec", ns, "nft", "list", "table", "ip", "ketch_services")
+    host_routes = run("ip", "route", "show", "dev", settings.bridge).strip().splitlines()
+    assert [r.split()[0] for r in host_routes] == [settings.subnet], host_routes
+    for cidr in cidrs.values():
+        assert cidr not in run("ip", "route", "show"), f"the host has a route to pod CIDR {cidr}"
+    ruleset = run("nft", "list", "ruleset")
+    assert settings.bridge not in ruleset and settings.subnet.rsplit(".", 1)[0] + "." not in ruleset
+
+
+def run(*cmd: str) -> str:
+    return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=30).stdout
