@@ -66,6 +66,18 @@ def _timed(operation: str, kind: str) -> Callable[[], None]:
     return done
 
 
+_stamp: tuple[int, str] = (0, "")
+
+
+def _creation_timestamp() -> str:
+    """Now as RFC 3339 seconds (as format_rfc3339), formatted once per second, not per create."""
+    global _stamp
+    second = int(time.time())
+    if second != _stamp[0]:
+        _stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return _stamp[1]
+
+
 def encode_continue(revision: int, last_key: str) -> str:
     raw = json.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": last_key + "\x00"})
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
@@ -314,7 +326,7 @@ class ResourceStore:
         for f in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"):
             meta.pop(f, None)
         meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = format_rfc3339(now())
+        meta["creationTimestamp"] = _creation_timestamp()
         meta["generation"] = 1
         self.strategy.prepare_create(obj)
         self._defaults_and_validation(obj, None)
