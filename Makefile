@@ -12,7 +12,7 @@ images: deps               ## the offline busybox base image
 	$(KETCH) runtime build-busybox
 
 up: deps                   ## install everything and start a local cluster
-	$(KETCH) up
+	$(KETCH) up --with-sample-app
 
 down:
 	$(KETCH) down

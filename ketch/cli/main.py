@@ -51,7 +51,7 @@ Troubleshooting commands:
   top            Display CPU and memory usage of pods or nodes
 
 Cluster and configuration:
-  up             Start a local Ketch (etcd + apiserver) and point your kubeconfig at it
+  up             Start a lab cluster on this machine (control plane + N nodes) and point your kubeconfig at it
   down           Stop what `ketch up` started (state is kept)
   api-resources  Print the supported API resources on the server
   version        Print the client and server version information
