@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 from collections.abc import Awaitable, Callable
 
 from ketch.client.aio import AsyncClient, ClusterAccess
@@ -68,11 +69,20 @@ async def run_elected(args: argparse.Namespace, client: AsyncClient, work: Calla
 
 
 def main(component: str, args: argparse.Namespace, run: Callable[[argparse.Namespace], Awaitable[None]]) -> int:
-    """Log setup, /metrics, the event loop, and a quiet exit on Ctrl-C."""
+    """Log setup, /metrics, the event loop; SIGTERM and Ctrl-C cancel the work so it can clean up
+    (a leader gives its Lease back instead of making a successor wait for it to expire)."""
     setup_logging(component, args.log_level)
     start_metrics(args)
-    try:
-        asyncio.run(run(args))
-    except KeyboardInterrupt:
-        pass
+
+    async def until_signalled() -> None:
+        main_task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, main_task.cancel)
+        try:
+            await run(args)
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(until_signalled())
     return 0

@@ -10,6 +10,7 @@ candidates racing for an expired lease cannot both win.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import uuid
@@ -63,7 +64,16 @@ class LeaderElector:
             log.info("leader_election lease=%s/%s identity=%s acquired", self.namespace, self.name, self.identity)
             work = asyncio.create_task(lead())
             renew = asyncio.create_task(self._keep_renewing())
-            done, _ = await asyncio.wait({work, renew}, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                done, _ = await asyncio.wait({work, renew}, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:  # shutting down: hand the Lease over now
+                self.is_leader = False
+                for task in (work, renew):
+                    task.cancel()
+                await asyncio.gather(work, renew, return_exceptions=True)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.release(), 3)
+                raise
             self.is_leader = False
             for task in (work, renew):
                 if task not in done:
