@@ -74,10 +74,6 @@ def serving_files(config: ServerConfig) -> ServingFiles | None:
 
 async def serve(config: ServerConfig, argv: list[str]) -> int:
     """Serve in this process, or (--workers > 1) supervise the workers; the exit code."""
-    import uvicorn
-
-    from apiserver.app import DirectDispatch, create_app
-
     supervisor = None
     if config.worker_index is None:
         files, _token = prepare(config)
@@ -112,6 +108,10 @@ async def serve(config: ServerConfig, argv: list[str]) -> int:
         finally:
             if embedded is not None:
                 await embedded.stop()
+    import uvicorn  # only serving processes load the web stack: a supervisor stays small
+
+    from apiserver.app import DirectDispatch, create_app
+
     app = create_app(config, TokenAuthenticator.from_file(config.tokens_path))
     uv = uvicorn.Config(
         DirectDispatch(app),
