@@ -8,6 +8,7 @@ write in place, never rename).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 BASE = [
@@ -55,9 +56,26 @@ def render_resolv_conf(host_resolv: Path = Path("/etc/resolv.conf")) -> str:
     return "\n".join(kept) + "\n"
 
 
-def write_in_place(path: Path, text: str) -> None:
-    """Rewrite without changing the inode, so a bind mount of the file sees it."""
-    with open(path, "a+") as f:
-        f.seek(0)
-        f.truncate()
-        f.write(text)
+def write_in_place(path: Path, text: str) -> bool:
+    """Rewrite without changing the inode, so a bind mount of the file sees it.
+
+    A new file is simply created; an existing one is rewritten only when its
+    text changes (a truncate costs a journal transaction, which a loaded disk
+    makes milliseconds long, and this runs on every sandbox's creation).
+    Returns whether anything was written."""
+    data = text.encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        with open(path, "r+b") as f:
+            if f.read() == data:
+                return False
+            f.seek(0)
+            f.truncate()
+            f.write(data)
+        return True
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    return True

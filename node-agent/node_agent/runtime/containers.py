@@ -391,6 +391,15 @@ class ContainerManager:
         # the daemon calls this at start: have the spawner (and its warm shim) ready
         # before the first create rather than during it
         await self.spawner.ensure_started()
+        await self.prepare_next()
+
+    async def prepare_next(self) -> None:
+        """Fork the warm shim the next create will take; called when the daemon is quiet,
+        so the fork does not compete with a create or start in flight."""
+        try:
+            await self.spawner.refill_warm()
+        except (OSError, RuntimeError, TimeoutError) as e:
+            log.debug("warm shim refill request failed", extra={"error": str(e)})
 
     def _discard_incomplete(self, entry: Path, config: dict | None) -> None:
         if config:

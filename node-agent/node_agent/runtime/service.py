@@ -177,6 +177,10 @@ def _msg_dict(message) -> dict:
 # ------------------------------------------------------------------- engine
 
 
+#: seconds a create keeps the daemon "busy" waiting for its start (see Runtime._hold_for_start)
+START_PATIENCE = 0.2
+
+
 class Runtime:
     """The runtime engine behind the gRPC services."""
 
@@ -214,6 +218,12 @@ class Runtime:
         self.pool_size = sandbox_pool
         self.pool: dict[str, list[SandboxRecord]] = {}
         self._refilling: set[str] = set()
+        # Creates and starts in flight: background work (the warm pools' refills) waits
+        # until there are none, so it never competes with the path a user waits on.
+        self._busy = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+        self._awaiting_start: dict[str, asyncio.TimerHandle] = {}
 
     # ---------------------------------------------------------------- start
 
@@ -289,6 +299,42 @@ class Runtime:
             await _maybe_await(self.sandboxes.remove(rec.id))
         shutil.rmtree(rec.files_dir, ignore_errors=True)
 
+    @contextlib.asynccontextmanager
+    async def _hot_path(self):
+        """Marks a create or start in flight (see _busy)."""
+        self._enter_busy()
+        try:
+            yield
+        finally:
+            self._leave_busy()
+
+    def _enter_busy(self) -> None:
+        self._busy += 1
+        self._quiet.clear()
+
+    def _leave_busy(self) -> None:
+        """The last one out refills the warm shim; the sandbox pool waits on _quiet."""
+        self._busy -= 1
+        if self._busy == 0:
+            self._quiet.set()
+            prepare = getattr(self.containers, "prepare_next", None)
+            if prepare is not None:
+                self._spawn(prepare())
+
+    def _hold_for_start(self, container_id: str, patience: float = START_PATIENCE) -> None:
+        """A docker-style create is followed by its start within milliseconds: the daemon
+        stays busy until then (at most `patience` seconds), so a refill does not slip in
+        between the two."""
+        self._enter_busy()
+        self._awaiting_start[container_id] = asyncio.get_running_loop().call_later(
+            patience, self._release_hold, container_id)
+
+    def _release_hold(self, container_id: str) -> None:
+        timer = self._awaiting_start.pop(container_id, None)
+        if timer is not None:
+            timer.cancel()
+            self._leave_busy()
+
     def _refill(self, network: str) -> None:
         if self.pool_size <= 0 or network in self._refilling:
             return
@@ -297,6 +343,8 @@ class Runtime:
         async def fill() -> None:
             try:
                 while len(self.pool.setdefault(network, [])) < self.pool_size:
+                    if self.pool[network]:  # one is still ready: make the next when nobody waits
+                        await self._quiet.wait()
                     sandbox_id = secrets.token_hex(32)
                     config = pb.PodSandboxConfig(hostname=sandbox_id[:12], network=network)
                     rec = await self.run_sandbox(config, sandbox_id=sandbox_id, implicit_for=sandbox_id,
@@ -539,6 +587,12 @@ class Runtime:
             return name
 
     async def create_container(self, req: pb.CreateContainerRequest) -> ContainerRecord:
+        async with self._hot_path():
+            rec = await self._create_container(req)
+            self._hold_for_start(rec.id)
+            return rec
+
+    async def _create_container(self, req: pb.CreateContainerRequest) -> ContainerRecord:
         from node_agent.runtime.containers import ContainerSpec, Mount, Resources
         from node_agent.runtime.linux.users import UserNotFound, resolve_user
 
@@ -741,7 +795,9 @@ class Runtime:
     async def start(self, key: str) -> None:
         rec = self.container(key)
         try:
-            await self.containers.start(rec.id)
+            async with self._hot_path():
+                self._release_hold(rec.id)
+                await self.containers.start(rec.id)
         except BaseException:
             if rec.auto_remove:  # --rm: a container that cannot start goes too (as with docker)
                 with contextlib.suppress(Exception):

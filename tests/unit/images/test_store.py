@@ -215,3 +215,20 @@ def test_lease_with_a_vanished_holder_protects_nothing(store, tmp_path):
     holder.rmdir()
     assert store.gc() == image.layers
     assert os.listdir(store.leases_dir) == []
+
+
+def test_repeated_get_sees_every_change_another_process_makes(store, tmp_path):
+    base = commit_layers(store, [BASE], "base:1")
+    app = commit_layers(store, [BASE, APP], "app:1")
+    assert store.get("base:1").id == base.id
+    other = ImageStore(tmp_path / "images")          # another process's view of the same store
+    other.tag("app:1", "base:1")                     # the tag moves
+    assert store.get("base:1").id == app.id
+    assert "base:1" in store.get("base:1").familiar_tags
+    other.remove("base:1")
+    with pytest.raises(ImageNotFound):
+        store.get("base:1")
+    # what get() returns is the caller's to change
+    first = store.get("app:1")
+    first.repo_tags.append("mine")
+    assert "mine" not in store.get("app:1").repo_tags

@@ -81,8 +81,13 @@ def test_hosts_file_names_self_and_peers(tmp_path: Path) -> None:
     path = tmp_path / "hosts"
     path.write_text("old contents that are longer\n")
     inode = path.stat().st_ino
-    hosts.write_in_place(path, "new\n")
+    assert hosts.write_in_place(path, "new\n") is True
     assert path.read_text() == "new\n" and path.stat().st_ino == inode
+    mtime = path.stat().st_mtime_ns
+    assert hosts.write_in_place(path, "new\n") is False       # unchanged: not written again
+    assert path.stat().st_mtime_ns == mtime
+    fresh = tmp_path / "hostname"
+    assert hosts.write_in_place(fresh, "box\n") is True and fresh.read_text() == "box\n"
 
 
 def test_resolv_conf_drops_loopback_resolvers(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ An image's id is its config digest (as in Docker); its digest is the manifest's.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -63,6 +64,12 @@ class ImageConflict(Exception):
 
 class InvalidImage(ValueError):
     """A manifest or config that is not a usable image."""
+
+
+def _copy(image: Image) -> Image:
+    """A cached Image handed out: its lists are the caller's (the config dict is shared, read-only)."""
+    return dataclasses.replace(image, repo_tags=list(image.repo_tags), layers=list(image.layers),
+                               layer_blobs=list(image.layer_blobs))
 
 
 @dataclass
@@ -113,6 +120,7 @@ class ImageStore:
         self._thread_lock = threading.RLock()
         self._lock_depth = 0
         self._json_cache: dict[str, dict] = {}
+        self._get_cache: dict[str, tuple[tuple, Image]] = {}
         self._remove_stale_temp()
 
     def _remove_stale_temp(self, max_age: float = 3600.0) -> None:
@@ -217,8 +225,24 @@ class ImageStore:
         return sorted(images, key=lambda image: (image.repo_tags[:1], image.id))
 
     def get(self, ref_or_id: str) -> Image:
+        """One stat of index.json when nothing changed since the last lookup of this
+        reference (the create path asks for the same image again and again); any
+        write to the index, by this process or another, replaces its inode."""
+        try:
+            st = os.stat(self.index_path)
+            version = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            version = None
+        cached = self._get_cache.get(ref_or_id)
+        if version is not None and cached is not None and cached[0] == version:
+            return _copy(cached[1])
         index = self._read_index()
-        return self._image(index, self._resolve(index, ref_or_id))
+        image = self._image(index, self._resolve(index, ref_or_id))
+        if version is not None:
+            if len(self._get_cache) > 256:
+                self._get_cache.clear()
+            self._get_cache[ref_or_id] = (version, image)
+        return _copy(image)
 
     def _resolve(self, index: dict, ref_or_id: str) -> str:
         """→ manifest digest. Tries a reference, then a digest, then an id prefix (like Docker)."""

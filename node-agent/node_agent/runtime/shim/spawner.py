@@ -54,9 +54,10 @@ def _warm_up_interpreter() -> None:
 class _Warm:
     """One shim forked ahead of time, with its init waiting for a config."""
 
-    def __init__(self, spare_cgroup: dict | None = None) -> None:
+    def __init__(self, spare_cgroup: dict | None = None, enabled: bool = True) -> None:
         self.control: socket.socket | None = None
         self.spare_cgroup = spare_cgroup
+        self.enabled = enabled
 
     def fill(self, listener: socket.socket) -> None:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -107,13 +108,14 @@ def serve(sock_path: str, warm: bool = True, spare_cgroup: dict | None = None) -
     _warm_up_interpreter()
     gc.collect()
     gc.freeze()          # keep the heap shared copy-on-write with every shim
-    pool = _Warm(spare_cgroup)
+    pool = _Warm(spare_cgroup, enabled=warm)
     os.write(1, b"ready\n")
     try:
         while True:
             watched = [listener, 0] + ([pool.control] if pool.control is not None else [])
-            # refill the warm shim once nothing is pending (off the path of a create)
-            timeout = None if (pool.control is not None or not warm) else 0.005
+            # The daemon asks for the refill ("warm") once its create and start are done,
+            # so the fork never competes with them; the timeout is only a fallback.
+            timeout = None if (pool.control is not None or not pool.enabled) else IDLE_REFILL
             readable, _, _ = select.select(watched, [], [], timeout)
             if not readable:
                 pool.fill(listener)
@@ -136,6 +138,10 @@ def serve(sock_path: str, warm: bool = True, spare_cgroup: dict | None = None) -
             pass
 
 
+#: seconds without a request after which the spawner refills its warm shim by itself
+IDLE_REFILL = 0.25
+
+
 def _dispatch(conn: socket.socket, listener: socket.socket, pool: _Warm) -> None:
     try:
         conn.settimeout(5)
@@ -150,6 +156,12 @@ def _dispatch(conn: socket.socket, listener: socket.socket, pool: _Warm) -> None
         return
     op = request.get("op")
     mark('spawner.request')
+    if op == "warm":
+        if pool.enabled and pool.control is None:
+            pool.fill(listener)
+        protocol.send_json_blocking(conn, {"ok": True})
+        conn.close()
+        return
     if op not in ("create", "sandbox"):
         protocol.send_json_blocking(conn, {"error": f"unknown spawner operation {op!r}"})
         conn.close()
@@ -225,6 +237,12 @@ class SpawnerClient:
         if reply is None:
             raise RuntimeError("the container spawner closed the connection without an answer")
         return reply
+
+    async def refill_warm(self) -> None:
+        """Have a warm shim forked now, while nothing waits on the spawner (a no-op when
+        one is ready, or for a spawner without warm shims)."""
+        if self.warm and self.process is not None and self.process.returncode is None:
+            await self.request({"op": "warm"}, timeout=10)
 
     async def close(self) -> None:
         if self.process is not None and self.process.returncode is None:
