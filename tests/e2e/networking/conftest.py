@@ -26,6 +26,9 @@ import pytest
 from tests.fixtures.lab import Lab, make_lab, short_dir, tear_down
 
 LAB_INDEX = 5
+#: Lab traffic never goes through a proxy named in the environment.
+NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"}
 T = TypeVar("T")
 
 #: A pod that serves its own name (its hostname) at / on 8080 and is ready while /w/ready exists.
@@ -189,7 +192,8 @@ def node_get(lab: Lab, node: str, url: str, count: int = 1, timeout: float = 3) 
     for _ in range(count):
         proc = subprocess.run(["nsenter", f"--net=/run/netns/{lab.node_netns(node)}",
                                "timeout", str(timeout), "busybox", "wget", "-qO-", url],
-                              capture_output=True, text=True, timeout=timeout + 10)
+                              capture_output=True, text=True, timeout=timeout + 10,
+                              env={k: v for k, v in os.environ.items() if k not in PROXY_VARS})
         answers.append(proc.stdout.strip() if proc.returncode == 0 else "")
     return answers
 
@@ -199,7 +203,7 @@ def host_get(lab: Lab, url: str, timeout: float = 3) -> str:
     host = urllib.request.urlparse(url).hostname or ""
     assert ipaddress.ip_address(host) in ipaddress.ip_network(lab.subnet), f"{url} is outside the lab"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - a lab node address
+        with NO_PROXY_OPENER.open(url, timeout=timeout) as r:
             return r.read().decode().strip()
     except OSError:
         return ""
