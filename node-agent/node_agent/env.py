@@ -8,18 +8,13 @@ not ``optional`` is a CreateContainerConfigError naming what is missing.
 
 from __future__ import annotations
 
-import base64
 import re
-from collections.abc import Awaitable, Callable
 from decimal import ROUND_CEILING, Decimal
 
 from ketch.api.quantity import parse_quantity
+from node_agent.config_sources import ConfigError, Lookup, source_data
 
-Lookup = Callable[[str, str], Awaitable[dict | None]]  # (kind "configmaps"|"secrets", name) -> object
-
-
-class ConfigError(Exception):
-    """The container cannot be configured (the pod reason CreateContainerConfigError)."""
+__all__ = ["ConfigError", "expand", "expand_command", "field_value", "resolve_env", "resource_value"]
 
 
 _REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.\-]*)\)")
@@ -79,16 +74,9 @@ def resource_value(container: dict, ref: dict, node_allocatable: dict[str, str])
     return str(int((value / div).to_integral_value(rounding=ROUND_CEILING)))
 
 
-async def _source_data(lookup: Lookup, kind: str, name: str, optional: bool) -> dict[str, str] | None:
-    obj = await lookup(kind, name)
-    if obj is None:
-        if optional:
-            return None
-        noun = "configmap" if kind == "configmaps" else "secret"
-        raise ConfigError(f'{noun} "{name}" not found')
-    if kind == "secrets":
-        return {k: base64.b64decode(v).decode(errors="replace") for k, v in (obj.get("data") or {}).items()}
-    return dict(obj.get("data") or {})
+async def _text_data(lookup: Lookup, kind: str, namespace: str, name: str, optional: bool) -> dict[str, str] | None:
+    data = await source_data(lookup, kind, namespace, name, optional)
+    return None if data is None else {k: v.decode(errors="replace") for k, v in data.items()}
 
 
 async def resolve_env(
@@ -100,15 +88,16 @@ async def resolve_env(
     host_ip: str = "",
     node_allocatable: dict[str, str] | None = None,
 ) -> list[tuple[str, str]]:
+    namespace = pod["metadata"]["namespace"]
     env: dict[str, str] = {}
     for source in container.get("envFrom") or []:
         prefix = source.get("prefix", "")
         if "configMapRef" in source:
             ref = source["configMapRef"]
-            data = await _source_data(lookup, "configmaps", ref["name"], bool(ref.get("optional")))
+            data = await _text_data(lookup, "configmaps", namespace, ref["name"], bool(ref.get("optional")))
         else:
             ref = source["secretRef"]
-            data = await _source_data(lookup, "secrets", ref["name"], bool(ref.get("optional")))
+            data = await _text_data(lookup, "secrets", namespace, ref["name"], bool(ref.get("optional")))
         for key, value in (data or {}).items():
             env[prefix + key] = value
     for var in container.get("env") or []:
@@ -127,7 +116,7 @@ async def resolve_env(
                 else ("secrets", source["secretKeyRef"])
             )
             optional = bool(ref.get("optional"))
-            data = await _source_data(lookup, kind, ref["name"], optional)
+            data = await _text_data(lookup, kind, namespace, ref["name"], optional)
             if data is None:
                 continue
             if ref["key"] not in data:

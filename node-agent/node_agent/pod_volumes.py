@@ -10,17 +10,14 @@ directory is removed when the pod is cleaned up.
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import stat
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from node_agent.env import ConfigError, field_value, resource_value
+from node_agent.config_sources import ConfigError, Lookup, source_data
+from node_agent.env import field_value, resource_value
 from node_agent.runtime.linux.syscalls import MNT_DETACH, mount, umount2
-
-Lookup = Callable[[str, str, str], Awaitable[dict | None]]  # (kind, namespace, name) -> object
 
 
 def _is_mountpoint(path: Path) -> bool:
@@ -72,21 +69,6 @@ def _items(data: dict[str, bytes], items: list[dict] | None, default_mode: int, 
     return out
 
 
-async def _object_data(lookup: Lookup, kind: str, namespace: str, name: str,
-                       optional: bool) -> dict[str, bytes] | None:
-    obj = await lookup(kind, namespace, name)
-    if obj is None:
-        if optional:
-            return None
-        noun = "configmap" if kind == "configmaps" else "secret"
-        raise ConfigError(f'{noun} "{name}" not found')
-    if kind == "secrets":
-        return {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
-    data = {k: v.encode() for k, v in (obj.get("data") or {}).items()}
-    data.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
-    return data
-
-
 class PodVolumes:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -101,7 +83,7 @@ class PodVolumes:
         namespace = pod["metadata"]["namespace"]
 
         async def data(kind: str, name: str, optional: bool) -> dict[str, bytes] | None:
-            return await _object_data(lookup, kind, namespace, name, optional)
+            return await source_data(lookup, kind, namespace, name, optional)
 
         base = self.pod_dir(uid) / "volumes"
         paths: dict[str, str] = {}

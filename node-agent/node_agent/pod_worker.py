@@ -364,7 +364,7 @@ class PodWorker:
         if not await self._ensure_image(container):
             return
         try:
-            env = await resolve_env(self.pod, container, self._lookup, pod_ip=self.pod_ip,
+            env = await resolve_env(self.pod, container, self.ctx.lookup, pod_ip=self.pod_ip,
                                     host_ip=self.ctx.host_ip, node_allocatable=self.ctx.node_allocatable)
             image = (await self.ctx.runtime.images.ImageStatus(pb.ImageStatusRequest(image=container["image"]))).image
             image_user = (json.loads(image.config_json or b"{}").get("config") or {}).get("User", "")
@@ -440,9 +440,6 @@ class PodWorker:
 
     def _grace(self) -> float:
         return float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
-
-    async def _lookup(self, kind: str, name: str) -> dict | None:
-        return await self.ctx.lookup(kind, self.pod["metadata"]["namespace"], name)
 
     # -- probes --------------------------------------------------------------------
 

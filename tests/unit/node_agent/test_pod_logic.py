@@ -13,7 +13,8 @@ POD = {"metadata": {"name": "web-1", "namespace": "shop", "uid": "u-1", "labels"
 
 
 def lookup_from(objects):
-    async def lookup(kind, name):
+    async def lookup(kind, namespace, name):
+        assert namespace == "shop", "sources are read from the pod's namespace"
         return objects.get((kind, name))
     return lookup
 
