@@ -374,11 +374,61 @@ async def bench_apiserver(server: ApiServer, n: int, concurrency: int, lists: in
         await asyncio.gather(*(c.close() for c in connections))
 
 
+async def paired_create_rounds(etcd_url: str, server: ApiServer, n: int, concurrency: int, rounds: int,
+                               client: str = "asyncio") -> list[tuple[Phase, Phase]]:
+    """`rounds` pairs of (raw etcd puts, apiserver creates) of the same pods, each pair back to
+    back, so both sides of a pair meet the same machine load: on a busy machine the
+    per-pair ratio is steadier than one ratio of two phases run seconds apart."""
+    from apiserver.storage import EtcdStore
+
+    store = await EtcdStore.connect([etcd_url])
+    raw_client = store.client
+    ctx = ssl.create_default_context(cafile=str(server.ca_file))
+    kind = HttpxConnection if client == "httpx" else StreamConnection
+    connections = [kind(server, ctx) for _ in range(concurrency)]
+    bodies = [pod(i) for i in range(n)]
+    pairs: list[tuple[Phase, Phase]] = []
+    try:
+        for r in range(1, rounds + 1):
+            namespace = f"{NAMESPACE}-r{r}"
+            ns = json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}).encode()
+            status, text = await connections[0].request("POST", "/api/v1/namespaces", ns)
+            if status not in (201, 409):
+                raise RuntimeError(f"creating namespace {namespace}: HTTP {status} {text[:300]!r}")
+            await asyncio.gather(*(c.request("GET", f"/api/v1/namespaces/{namespace}") for c in connections))
+            raw_prefix = f"/raw-r{r}/registry/core/pods/{namespace}/"
+            path = f"/api/v1/namespaces/{namespace}/pods"
+
+            # The same bytes for both sides, encoded before either is timed.
+            payloads = [json.dumps(dict(b, metadata=dict(b["metadata"], namespace=namespace)),
+                                   separators=(",", ":")).encode() for b in bodies]
+            keys = [f"{raw_prefix}{b['metadata']['name']}".encode() for b in bodies]
+
+            async def put(_: int, i: int, keys: list[bytes] = keys, payloads: list[bytes] = payloads) -> bool:
+                await raw_client.put(keys[i], payloads[i])
+                return True
+
+            async def create(w: int, i: int, path: str = path, payloads: list[bytes] = payloads) -> bool:
+                status, text = await connections[w].request("POST", path, payloads[i])
+                if status != 201:
+                    raise RuntimeError(f"HTTP {status}: {text[:300]!r}")
+                return True
+
+            raw = await measure(f"raw etcd put r{r}", n, concurrency, put)
+            api = await measure(f"apiserver create r{r}", n, concurrency, create)
+            pairs.append((raw, api))
+    finally:
+        await asyncio.gather(*(c.close() for c in connections))
+        await store.close()
+    return pairs
+
+
 # -- report ------------------------------------------------------------------------------------------
 
 
 def report(n: int, concurrency: int, raw: dict[str, Phase], api: dict[str, Phase] | None,
-           client: str = "asyncio", workers: int = 1, load_before: tuple[float, ...] | None = None) -> dict:
+           client: str = "asyncio", workers: int = 1, load_before: tuple[float, ...] | None = None,
+           pairs: list[tuple[Phase, Phase]] | None = None) -> dict:
     def row(p: Phase) -> str:
         errors = f"  errors={p.errors}" if p.errors else ""
         cpu = ", ".join(f"{k} {v * 1000 / p.count:.2f}" for k, v in p.cpu.items())
@@ -410,6 +460,14 @@ def report(n: int, concurrency: int, raw: dict[str, Phase], api: dict[str, Phase
               f" (median of {len(api['list'].latencies)}: {statistics.median(api['list'].latencies) * 1000:.1f} ms)")
     else:
         print("  apiserver half skipped (--skip-apiserver)")
+    if pairs:
+        ratios = [a.rate / r.rate for r, a in pairs]
+        print(f"  paired create rounds (raw puts, then apiserver creates of the same pods, back to back): "
+              f"ratio {', '.join(f'{x:.2f}' for x in ratios)} (median {statistics.median(ratios):.2f}); "
+              f"apiserver p50/p99 ms {', '.join(f'{a.percentile(50) * 1000:.0f}/{a.percentile(99) * 1000:.0f}' for _, a in pairs)}")
+        summary["rounds"] = [{"raw": r.summary(), "apiserver": a.summary(), "ratio": round(a.rate / r.rate, 3)}
+                             for r, a in pairs]
+        summary["ratio_create_median_of_rounds"] = round(statistics.median(ratios), 3)
     return summary
 
 
@@ -433,15 +491,20 @@ async def run(args: argparse.Namespace) -> int:
         WATCHED["etcd"] = etcd.pid or 0
         raw = await bench_raw_etcd(etcd.client_url, args.n, args.concurrency, args.lists)
         api = None
+        pairs: list[tuple[Phase, Phase]] = []
         if not args.skip_apiserver:
             server = ApiServer(etcd.client_url, root, args.workers)
             await asyncio.to_thread(server.start)
             WATCHED["apiserver"] = server.process.pid
             api = await bench_apiserver(server, args.n, args.concurrency, args.lists, args.client)
-        summary = report(args.n, args.concurrency, raw, api, args.client, args.workers, load_before)
+            if args.rounds:
+                pairs = await paired_create_rounds(etcd.client_url, server, args.n, args.concurrency,
+                                                   args.rounds, args.client)
+        summary = report(args.n, args.concurrency, raw, api, args.client, args.workers, load_before, pairs)
         if args.json:
             print(json.dumps(summary, separators=(",", ":")))
-        failed = sum(p.errors for p in raw.values()) + sum(p.errors for p in (api or {}).values())
+        failed = sum(p.errors for p in raw.values()) + sum(p.errors for p in (api or {}).values()) + sum(
+            r.errors + a.errors for r, a in pairs)
         return 1 if failed else 0
     finally:
         if server is not None:
@@ -464,6 +527,9 @@ def main(argv: list[str] | None = None) -> int:
                              "which on a small machine measures httpx as much as the apiserver)")
     parser.add_argument("--workers", type=int, default=1,
                         help="apiserver worker processes (ketch-apiserver --workers; default 1)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="extra paired create rounds (raw puts then apiserver creates, back to back) "
+                             "whose median ratio is steadier on a busy machine (default 3; 0: none)")
     parser.add_argument("--skip-apiserver", action="store_true", help="only the raw etcd half")
     parser.add_argument("--json", action="store_true", help="also print a JSON summary line")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data)")
