@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,6 +52,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def listening_addresses() -> set[ipaddress.IPv4Address]:
+    """IPv4 addresses TCP sockets listen on: a daemon of a lab whose bridge is gone can still hold
+    its old gateway address, and a new lab there would find its ports taken."""
+    found = set()
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return found
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A":  # LISTEN
+            found.add(ipaddress.IPv4Address(bytes.fromhex(fields[1].split(":")[0])[::-1]))
+    return found
+
+
 def free_subnet() -> str:
     """A 10.214.<n>.0/24 no route of this host uses yet (test labs use 10.215/16, `ketch up` 10.213.0/24)."""
     routes = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True).stdout
@@ -59,10 +76,12 @@ def free_subnet() -> str:
             used.append(ipaddress.ip_network(line.split()[0], strict=False))
         except ValueError:
             continue
+    bound = listening_addresses()
     for n in range(200, 255):
         net = ipaddress.ip_network(f"10.214.{n}.0/24")
-        if not any(net.overlaps(u) for u in used if u.prefixlen > 0):
-            return str(net)
+        if any(net.overlaps(u) for u in used if u.prefixlen > 0) or any(a in net for a in bound):
+            continue
+        return str(net)
     raise RuntimeError("no free 10.214.x.0/24 subnet for the benchmark's lab")
 
 
@@ -93,15 +112,34 @@ class BenchLab:
         return time.monotonic() - began
 
     def down(self, attempts: int = 3) -> tuple[bool, str]:
-        """`ketch down --purge`; tried again when it fails (it has stumbled on cgroups removed under it)."""
+        """`ketch down --purge` (tried again if it fails: it has tripped over cgroups removed under
+        it), then a check that no process of the lab survived; any that did is stopped by pid."""
         failures = []
         for _ in range(attempts):
             proc = self.ketch("down", "--name", self.name, "--state-dir", str(self.base / "state"), "--purge")
             if proc.returncode == 0:
-                return True, (f"  (ketch down --purge needed {len(failures) + 1} tries: {failures})" if failures else "")
+                break
             failures.append((proc.stdout + proc.stderr).strip().splitlines()[-1:])
             time.sleep(1)
-        return False, f"  ketch down --purge failed {attempts} times: {failures}"
+        notes = [f"  ketch down --purge failed {len(failures)} time(s): {failures}"] if failures else []
+        survivors = self.processes()
+        if survivors:
+            notes.append(f"  ketch down left {len(survivors)} process(es) of the lab running: {survivors}; "
+                         "stopping them by pid")
+            for pid in survivors:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGTERM)
+        return len(failures) < attempts and not survivors, "\n".join(notes)
+
+    def processes(self) -> list[int]:
+        """Pids whose command line names this lab's directory."""
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != os.getpid():
+                with contextlib.suppress(OSError):
+                    if str(self.base).encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                        found.append(int(entry))
+        return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,20 +214,48 @@ class Cluster:
 
     async def _watch_running(self, selector: str, resource_version: str, want: int,
                              seen: dict[str, float], where: dict[str, str], timeout: float) -> None:
-        """Record when each pod of `selector` is first seen Running, until `want` of them are."""
+        """Record when each pod of `selector` is first seen Running, until `want` of them are.
+
+        A watch that ends early is resumed from the last resourceVersion it delivered, so a
+        server-side watch timeout costs no event; on timeout the error says which pods are not
+        Running and what their containers wait for."""
 
         async def follow() -> None:
-            async for event in self.client.watch(self.pods, NAMESPACE, resource_version=resource_version,
-                                                 label_selector=selector, allow_bookmarks=False):
-                obj = event["object"]
-                name = obj["metadata"]["name"]
-                if obj.get("status", {}).get("phase") == "Running" and name not in seen:
-                    seen[name] = time.monotonic()
-                    where[name] = obj["spec"].get("nodeName", "?")
-                    if len(seen) >= want:
-                        return
+            rv = resource_version
+            while True:
+                async for event in self.client.watch(self.pods, NAMESPACE, resource_version=rv,
+                                                     label_selector=selector, allow_bookmarks=True):
+                    obj = event["object"]
+                    rv = obj["metadata"].get("resourceVersion") or rv
+                    if event["type"] == "BOOKMARK":
+                        continue
+                    name = obj["metadata"]["name"]
+                    if obj.get("status", {}).get("phase") == "Running" and name not in seen:
+                        seen[name] = time.monotonic()
+                        where[name] = obj["spec"].get("nodeName", "?")
+                        if len(seen) >= want:
+                            return
 
-        await asyncio.wait_for(follow(), timeout)
+        try:
+            await asyncio.wait_for(follow(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{len(seen)}/{want} pods of {selector} Running after {timeout:.0f} s; "
+                               f"the others: {await self._not_running(selector, seen)}") from None
+
+    async def _not_running(self, selector: str, seen: dict[str, float]) -> str:
+        """A count of (node, phase, container state) over the pods not seen Running, for the error."""
+        listed = await self.client.list(self.pods, NAMESPACE, label_selector=selector)
+        counts: dict[str, int] = {}
+        for pod in listed["items"]:
+            if pod["metadata"]["name"] in seen:
+                continue
+            status = pod.get("status", {})
+            states = [next(iter(c.get("state", {}) or {"none": {}}), "none") + ":" +
+                      str((c.get("state", {}).get("waiting") or {}).get("reason", ""))
+                      for c in status.get("containerStatuses", [])]
+            key = f"{pod['spec'].get('nodeName') or 'unscheduled'} {status.get('phase')} {states}"
+            counts[key] = counts.get(key, 0) + 1
+        return ", ".join(f"{n} x {k}" for k, n in sorted(counts.items())) or "none listed"
 
     async def pod_startup(self, label: str, count: int, rate: float, timeout: float = 300) -> StartupResult:
         """`count` pods, paced at `rate`/s (0: all at once, 16 requests in flight), create -> Running."""
