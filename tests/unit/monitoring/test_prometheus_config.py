@@ -112,3 +112,15 @@ def test_committed_example_is_the_default_labs_config():
                                              layout.state_dir / "monitoring" / "apiserver.token"))
     assert (REPO / "deploy" / "prometheus" / "prometheus.yml").read_text() == expected, (
         "deploy/prometheus/prometheus.yml is stale: regenerate it (docs/monitoring.md)")
+
+
+def test_cli_entry_writes_through_the_command_context(tmp_path):
+    """`run` is what ketch/cli/main.py calls for `ketch monitoring-config`."""
+    from types import SimpleNamespace
+
+    from ketch.cli.commands.monitoring import run
+
+    state = _lab(tmp_path)
+    ctx = SimpleNamespace(out=io.StringIO(), err=io.StringIO())
+    assert run("monitoring-config", ["--state-dir", str(state), "--stdout"], ctx) == 0
+    assert [j["job_name"] for j in yaml.safe_load(ctx.out.getvalue())["scrape_configs"]] == list(JOBS)
