@@ -116,3 +116,17 @@ def test_eviction_delay_uses_toleration_seconds_or_default():
     assert ctl._eviction_delay(forever, [taint], at) is None
     other = {"key": "dedicated", "effect": "NoExecute", "timeAdded": format_rfc3339(at)}
     assert ctl._eviction_delay(plain, [other], at) <= 0, "an untolerated NoExecute taint evicts at once"
+
+
+def test_pods_on_an_unready_node_leave_the_ready_addresses():
+    from controllers.endpoints import node_ready
+
+    svc = {"spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 80, "protocol": "TCP"}]}}
+    pods = [pod("a", "10.0.0.1", True, node="n1"), pod("b", "10.0.0.2", True, node="n2")]
+    subsets = desired_subsets(svc, pods, unready_nodes=frozenset({"n2"}))
+    assert [a["ip"] for a in subsets[0]["addresses"]] == ["10.0.0.1"]
+    assert [a["ip"] for a in subsets[0]["notReadyAddresses"]] == ["10.0.0.2"]
+
+    def node(status):
+        return {"status": {"conditions": [{"type": "Ready", "status": status}]}}
+    assert node_ready(node("True")) and not node_ready(node("Unknown")) and not node_ready(node("False"))
