@@ -213,6 +213,7 @@ class Runtime:
         self._reserved_names: set[str] = set()
         self._tasks: set[asyncio.Task] = set()
         self.attached: dict[str, int] = {}  # container id -> open output streams (auto-remove waits)
+        self._auto_removed: dict[str, asyncio.Event] = {}  # set once an auto-remove is over
         # Warm sandboxes for docker-style containers (namespaces made, veth wired), so a `run`
         # does not wait for them: network -> ready records, not yet in the RecordStore.
         self.pool_size = sandbox_pool
@@ -806,7 +807,16 @@ class Runtime:
         if rec.auto_remove:
             self._watch_auto_remove(rec.id)
 
+    async def removed(self, container_id: str, timeout: float = 15) -> None:
+        """Until an auto-removed container is gone (as `docker run --rm` returns only then)."""
+        done = self._auto_removed.get(container_id)
+        if done is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout)
+
     def _watch_auto_remove(self, container_id: str) -> None:
+        done = self._auto_removed.setdefault(container_id, asyncio.Event())
+
         async def remove_when_exited() -> None:
             try:
                 await self.containers.wait(container_id)
@@ -818,6 +828,9 @@ class Runtime:
                     await self.remove_container(container_id, force=True, remove_volumes=True)
             except Exception as exc:  # logged, the container stays for `rm`
                 log.warning("auto-remove failed", extra={"container": container_id, "error": str(exc)})
+            finally:
+                done.set()
+                self._auto_removed.pop(container_id, None)
 
         self._spawn(remove_when_exited())
 
@@ -1166,6 +1179,7 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
             raise precondition(f"You cannot attach to a stopped container {rec.id[:12]}, start it first")
         # attached before the start, so not a byte of output is missed
         self.rt.attached[rec.id] = self.rt.attached.get(rec.id, 0) + 1
+        exit_message = None
         try:
             proc = await self.rt.containers.attach(rec.id, stdin=start.stdin)
             if start.start_container:
@@ -1177,11 +1191,18 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
             async for msg in _pump(proc, request_iterator if start.stdin else None,
                                    start.size if start.HasField("size") else None,
                                    status=lambda: self.rt.containers.status(rec.id)):
+                if msg.exited and rec.auto_remove:
+                    exit_message = msg      # sent once the container is gone
+                    continue
                 yield msg
         finally:
             self.rt.attached[rec.id] -= 1
             if not self.rt.attached[rec.id]:
                 del self.rt.attached[rec.id]
+        if exit_message is not None:
+            # `run --rm` returns when the container is removed, so what follows never sees it
+            await self.rt.removed(rec.id)
+            yield exit_message
 
     async def _stream_log_until_exit(self, rec: ContainerRecord, *, from_start: bool):
         self.rt.attached[rec.id] = self.rt.attached.get(rec.id, 0) + 1
