@@ -3,7 +3,8 @@
 1. Through the gRPC API: CreateContainer + StartContainer + WaitContainer of
    `true` from the busybox image, N times (network "none", as crun's bundle
    has an empty network namespace too; and once more on the default bridge).
-2. `crun run` of the same root filesystem (an OCI bundle written here).
+2. `crun run` of the same root filesystem (an OCI bundle written here), one
+   right after each of ours, so that both see the same machine load.
 3. The whole `ketch runtime run --rm busybox true` command, and
    `docker run --rm` of the same root filesystem when a Docker engine answers.
 4. Memory: the daemon idle and with 100 running `sleep` containers, and what
@@ -125,11 +126,14 @@ class BenchDaemon:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def bench_api(daemon: BenchDaemon, n: int, network: str) -> dict:
+def bench_api(daemon: BenchDaemon, n: int, network: str, crun: CrunRunner | None = None) -> tuple[dict, dict | None]:
+    """Our create+start+wait, and (with `crun`) one `crun run` right after each of
+    ours: the two see the same machine load, which on a shared box swings the
+    figures by a factor of two within seconds."""
     from proto import runtime_pb2 as pb
 
     rt = daemon.client().runtime
-    samples = []
+    samples, crun_samples = [], []
     for i in range(n + 3):  # 3 warm-ups
         t0 = time.perf_counter()
         cid = rt.CreateContainer(pb.CreateContainerRequest(config=pb.ContainerConfig(
@@ -140,9 +144,13 @@ def bench_api(daemon: BenchDaemon, n: int, network: str) -> dict:
         if code != 0:
             raise SystemExit(f"`true` exited {code} in the API benchmark")
         rt.RemoveContainer(pb.RemoveContainerRequest(container_id=cid))
+        crun_elapsed = crun.run_once() if crun is not None else None
         if i >= 3:
             samples.append(elapsed)
-    return summary(f"ketch API create+start+wait (network {network})", samples)
+            if crun_elapsed is not None:
+                crun_samples.append(crun_elapsed)
+    ours = summary(f"ketch API create+start+wait (network {network})", samples)
+    return ours, (summary("crun run (same rootfs, `true`, interleaved)", crun_samples) if crun else None)
 
 
 def bench_cli(daemon: BenchDaemon, n: int) -> dict:
@@ -210,51 +218,70 @@ def _legacy_cgroup_view() -> None:
         sc.mount("cgroup", target, "cgroup", 0, options)
 
 
-def crun_loop(bundle: str, tag: str, n: int) -> list[float]:
-    """`crun run` n+3 times (3 warm-ups); the seconds each of the last n took."""
+def crun_server(bundle: str, tag: str) -> None:
+    """Child process: for each line read, one timed `crun run`; answers the seconds it took."""
     if hybrid_cgroups():
         _legacy_cgroup_view()
-    samples = []
-    for i in range(n + 3):
-        cid = f"{tag}-{i}"
+    print("ready", flush=True)
+    for i, _ in enumerate(sys.stdin):
         t0 = time.perf_counter()
-        r = subprocess.run(["crun", "run", "--bundle", bundle, cid], capture_output=True, stdin=subprocess.DEVNULL)
+        r = subprocess.run(["crun", "run", "--bundle", bundle, f"{tag}-{i}"], capture_output=True,
+                           stdin=subprocess.DEVNULL)
         elapsed = time.perf_counter() - t0
         if r.returncode != 0:
-            raise RuntimeError(f"crun run failed: {r.stderr.decode().strip()}")
-        if i >= 3:
-            samples.append(elapsed)
-    return samples
+            print(json.dumps({"error": r.stderr.decode().strip()}), flush=True)
+            continue
+        print(json.dumps({"seconds": elapsed}), flush=True)
 
 
-def bench_crun(n: int, tag: str) -> dict:
-    from node_agent.runtime.images.busybox import write_rootfs_dir
+class CrunRunner:
+    """`crun run` of an OCI bundle of the busybox root filesystem, one at a time on request,
+    from a process of its own (its mount namespace ends with it; this process, which
+    holds a gRPC channel, is never forked)."""
 
-    bundle = Path(tempfile.mkdtemp(prefix=f"{tag}-crun-"))
-    try:
-        write_rootfs_dir(bundle / "rootfs")
-        subprocess.run(["crun", "spec"], cwd=bundle, check=True, capture_output=True)
-        spec = json.loads((bundle / "config.json").read_text())
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.bundle = Path(tempfile.mkdtemp(prefix=f"{tag}-crun-"))
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        from node_agent.runtime.images.busybox import write_rootfs_dir
+
+        write_rootfs_dir(self.bundle / "rootfs")
+        subprocess.run(["crun", "spec"], cwd=self.bundle, check=True, capture_output=True)
+        spec = json.loads((self.bundle / "config.json").read_text())
         spec["process"]["args"] = ["true"]
         spec["process"]["terminal"] = False
         spec["root"]["readonly"] = False
-        spec.setdefault("linux", {})["cgroupsPath"] = f"{tag}-crun"
-        (bundle / "config.json").write_text(json.dumps(spec))
-        # its own process: the mount namespace it makes ends with it, and this
-        # process (holding a gRPC channel) is never forked
-        code = ("import json, sys; from bench.runtime import crun_loop; "
-                "print(json.dumps(crun_loop(sys.argv[1], sys.argv[2], int(sys.argv[3]))))")
+        spec.setdefault("linux", {})["cgroupsPath"] = f"{self.tag}-crun"
+        (self.bundle / "config.json").write_text(json.dumps(spec))
+        code = "import sys; from bench.runtime import crun_server; crun_server(sys.argv[1], sys.argv[2])"
         env = dict(os.environ, PYTHONPATH=f"{REPO}:{REPO / 'node-agent'}")
-        r = subprocess.run([sys.executable, "-c", code, str(bundle), tag, str(n)], capture_output=True, env=env,
-                           cwd=str(REPO))
-        if r.returncode != 0:
-            raise RuntimeError(r.stderr.decode().strip().splitlines()[-1] if r.stderr.strip() else "crun loop failed")
-        return summary("crun run (same rootfs, `true`)", json.loads(r.stdout))
-    finally:
-        shutil.rmtree(bundle, ignore_errors=True)
+        self.proc = subprocess.Popen([sys.executable, "-c", code, str(self.bundle), self.tag], env=env,
+                                     cwd=str(REPO), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the crun helper did not start (see its stderr above)")
+
+    def run_once(self) -> float:
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        answer = json.loads(self.proc.stdout.readline() or '{"error": "the crun helper exited"}')
+        if "error" in answer:
+            raise RuntimeError(f"crun run failed: {answer['error']}")
+        return answer["seconds"]
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.bundle, ignore_errors=True)
         for ctl in Path("/sys/fs/cgroup").iterdir():   # crun removes its cgroup; a failed run may not
             with contextlib.suppress(OSError):
-                (ctl / f"{tag}-crun").rmdir()
+                (ctl / f"{self.tag}-crun").rmdir()
 
 
 # ------------------------------------------------------------------ docker
@@ -366,21 +393,25 @@ def main(argv: list[str] | None = None) -> int:
         daemon.start()
         time.sleep(0.5)
         idle = {pid: smaps(pid) for pid in daemon.pids()}
-        print("through the gRPC API:")
-        api = bench_api(daemon, args.n, "none")
-        show(api)
-        results["rows"].append(api)
-        bridged = bench_api(daemon, max(10, args.n // 2), "bridge")
+        print("through the gRPC API (each run followed by one `crun run`, so both see the same load):")
+        runner = CrunRunner(daemon.tag) if crun_ready(notes) else None
+        try:
+            if runner is not None:
+                runner.start()
+            api, crun = bench_api(daemon, args.n, "none", runner)
+        except RuntimeError as exc:
+            notes.append(f"crun: {exc}")
+            api, crun = bench_api(daemon, args.n, "none")
+        finally:
+            if runner is not None:
+                runner.stop()
+        for row in (api, crun):
+            if row:
+                show(row)
+                results["rows"].append(row)
+        bridged, _ = bench_api(daemon, max(10, args.n // 2), "bridge")
         show(bridged)
         results["rows"].append(bridged)
-        crun = None
-        if crun_ready(notes):
-            try:
-                crun = bench_crun(args.n, daemon.tag)
-                show(crun)
-                results["rows"].append(crun)
-            except RuntimeError as exc:
-                notes.append(f"crun: {exc}")
         print("whole commands:")
         cli = bench_cli(daemon, args.cli_runs or max(10, args.n // 2))
         show(cli)
