@@ -73,12 +73,13 @@ def test_binding_sets_node_once(api: httpx.Client, namespace: str) -> None:
     assert "b" in [p["metadata"]["name"] for p in listed]
 
 
-def test_node_agent_subresources_answer_503_status(api: httpx.Client, namespace: str) -> None:
+def test_node_agent_subresources_need_a_scheduled_pod(api: httpx.Client, namespace: str) -> None:
+    """Logs and exec are proxied to the pod's node agent; a pod on no node has none to ask."""
     base = f"/api/v1/namespaces/{namespace}/pods"
     api.post(base, json=pod("l"))
     r = api.get(f"{base}/l/log")
-    assert r.status_code == 503 and r.json()["kind"] == "Status"
-    assert "node agent" in r.json()["message"]
+    assert r.status_code == 400 and r.json()["kind"] == "Status"
+    assert "does not have a host assigned" in r.json()["message"]
     assert api.get(f"{base}/nope/log").status_code == 404
 
 
