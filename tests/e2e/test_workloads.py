@@ -187,33 +187,45 @@ def test_deployment_spreads_replaces_and_scales(lab, kube):
     assert status["readyReplicas"] == 2
 
 
+def sample_rollout(kube: Kube, selector: str, replicas: int, updated: Callable[[dict], bool],
+                   timeout: float = 120) -> list[tuple[int, int]]:
+    """(available, existing) pods every ~0.2 s until `replicas` updated pods are the only ones left."""
+    samples: list[tuple[int, int]] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        pods = kube.pods(selector)
+        live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        available = running_ready(pods)
+        samples.append((len(available), len(live)))
+        if len([p for p in available if updated(p)]) == replicas and len(live) == replicas:
+            return samples
+        assert time.monotonic() < deadline, f"rollout did not finish; samples {samples[-10:]}"
+        time.sleep(0.2)
+
+
 def test_rolling_update_keeps_promised_availability(lab, kube):
-    """4 replicas, maxUnavailable 1, maxSurge 1: sampled during the roll, >= 3 available, <= 5 exist."""
+    """4 replicas, maxUnavailable 1, maxSurge 1: sampled during an image and then an env rollout,
+    >= 3 pods available and <= 5 pods existing at every sample."""
     probe = {"exec": {"command": ["test", "-f", "/tmp/ready"]}, "periodSeconds": 1, "failureThreshold": 1}
     command = "sleep 2; touch /tmp/ready; exec sleep 3600"
     kube.apply(deployment("roll", 4, command=command, probe=probe, env={"VERSION": "1"}))
     wait_running_ready(kube, "app=roll", 4, timeout=90)
 
+    new_image = "docker.io/library/busybox:latest"  # the same local image under its full name
+    kube.run("set", "image", "deployment/roll", f"c={new_image}")
+    by_image = sample_rollout(kube, "app=roll", 4, lambda p: p["spec"]["containers"][0]["image"] == new_image)
     kube.run("set", "env", "deployment/roll", "VERSION=2")
-    samples: list[tuple[int, int]] = []  # (available, existing) per sample
-    deadline = time.monotonic() + 120
-    while True:
-        pods = kube.pods("app=roll")
-        live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-        available = running_ready(pods)
-        samples.append((len(available), len(live)))
-        new = [p for p in available
-               if {"name": "VERSION", "value": "2"} in p["spec"]["containers"][0].get("env", [])]
-        if len(new) == 4 and len(live) == 4:
-            break
-        assert time.monotonic() < deadline, f"rollout did not finish; samples {samples[-10:]}"
-        time.sleep(0.2)
-    assert len(samples) >= 5, "the rollout finished too fast to have been sampled"
-    assert min(a for a, _ in samples) >= 3, f"availability dropped below 3: {samples}"
-    assert max(n for _, n in samples) <= 5, f"more than replicas+maxSurge pods existed: {samples}"
+    by_env = sample_rollout(kube, "app=roll", 4,
+                            lambda p: {"name": "VERSION", "value": "2"} in p["spec"]["containers"][0]["env"])
+    for samples in (by_image, by_env):
+        assert len(samples) >= 5, "the rollout finished too fast to have been sampled"
+        assert min(a for a, _ in samples) >= 3, f"availability dropped below 3: {samples}"
+        assert max(n for _, n in samples) <= 5, f"more than replicas+maxSurge pods existed: {samples}"
     deploy = kube.get("deployment", "roll")
     assert deploy["status"].get("updatedReplicas") == 4
-    assert int(deploy["metadata"]["annotations"]["deployment.kubernetes.io/revision"]) == 2
+    assert int(deploy["metadata"]["annotations"]["deployment.kubernetes.io/revision"]) == 3
+    history = kube.run("rollout", "history", "deployment/roll").stdout
+    assert [line.split()[0] for line in history.splitlines() if line[:1].isdigit()] == ["1", "2", "3"], history
 
 
 def test_failing_liveness_probe_restarts_container(lab, kube):
