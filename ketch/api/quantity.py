@@ -13,6 +13,7 @@ rounds up to nano precision.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from decimal import Decimal
@@ -50,7 +51,9 @@ class QuantityError(ValueError):
     """A text that is not a Kubernetes quantity."""
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse_text(text: str) -> tuple[Fraction, str]:
+    """Cached: the same few quantities ("100m", "128Mi") recur in every pod, and results are immutable."""
     match = _QUANTITY_RE.fullmatch(text)
     if match is None:
         raise QuantityError(
