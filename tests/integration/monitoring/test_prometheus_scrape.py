@@ -55,7 +55,7 @@ def _wait(what: str, check, timeout: float = 30.0, interval: float = 0.3):
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last})")
 
 
-def _get(url: str, timeout: float = 2.0) -> bytes:
+def _get(url: str, timeout: float = 10.0) -> bytes:
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.read()
 
@@ -175,8 +175,12 @@ def test_prometheus_scrapes_the_control_plane_and_runs_every_dashboard_query(fre
                                   "spec": {"containers": [{"name": "c", "image": "busybox"}]}}},
         }
         with fresh_apiserver.client() as client:
-            r = client.post("/apis/apps/v1/namespaces/default/deployments", json=deployment)
-            assert r.status_code == 201, r.text
+            def created():
+                r = client.post("/apis/apps/v1/namespaces/default/deployments", json=deployment)
+                assert r.status_code in (201, 409), r.text
+                return True
+
+            _wait("the Deployment created", created, timeout=20)
 
         boards = {p.name: json.loads(p.read_text()) for p in DASHBOARDS.glob("*.json")}
         wanted = set()
@@ -203,7 +207,8 @@ def test_prometheus_scrapes_the_control_plane_and_runs_every_dashboard_query(fre
                     for variable, value in GRAFANA_VARIABLES.items():
                         expr = expr.replace(variable, value)
                     query(expr)  # valid PromQL, or the assertion in query() says why
-        assert query('sum(rate(apiserver_request_total{job="ketch-apiserver",lab="it"}[15s]))')
+        _wait("an API request rate", lambda: query(
+            'sum(rate(apiserver_request_total{job="ketch-apiserver",lab="it"}[15s]))'), timeout=20)
         assert query('scheduler_pending_pods{job="ketch-scheduler"}')
     finally:
         prometheus.stop()
