@@ -33,6 +33,8 @@ JOBS = (JOB_APISERVER, JOB_CONTROLLER_MANAGER, JOB_SCHEDULER, JOB_NODE_AGENT)
 
 TOKEN_FILE_NAME = "apiserver.token"
 CONFIG_FILE_NAME = "prometheus.yml"
+#: Alerting rules shipped in the repository; copied next to the config, which names them relatively.
+ALERTS_FILE = Path(__file__).resolve().parents[3] / "deploy" / "prometheus" / "alerts.yml"
 
 
 @dataclass
@@ -69,6 +71,7 @@ def prometheus_config(targets: LabTargets, token_file: Path, *, scrape_interval:
 
     return {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+        "rule_files": [ALERTS_FILE.name],  # relative: next to prometheus.yml
         "scrape_configs": [
             {
                 "job_name": JOB_APISERVER,
@@ -120,7 +123,8 @@ def build_parser() -> Parser:
     p.add_argument("--token-file", type=Path, default=None,
                    help="point the apiserver job at this existing token file instead of writing one")
     p.add_argument("--scrape-interval", default="15s", help="Prometheus scrape interval (default 15s)")
-    p.add_argument("--stdout", action="store_true", help="print the config instead of writing it")
+    p.add_argument("--stdout", action="store_true",
+                   help=f"print the config instead of writing it (put {ALERTS_FILE.name} next to it yourself)")
     return p
 
 
@@ -152,7 +156,9 @@ def generate(argv: list[str], out=sys.stdout, err=sys.stderr) -> int:
     output_dir.mkdir(parents=True, exist_ok=True)
     config_file = output_dir / CONFIG_FILE_NAME
     config_file.write_text(text)
-    out.write(f"wrote {config_file} (jobs: {', '.join(JOBS)}; {len(settings.node_names())} node agents)\n")
+    (output_dir / ALERTS_FILE.name).write_text(ALERTS_FILE.read_text())
+    out.write(f"wrote {config_file} (jobs: {', '.join(JOBS)}; {len(settings.node_names())} node agents) "
+              f"and {ALERTS_FILE.name}\n")
     if args.token_file is None:
         out.write(f"wrote {token_file} (the lab's admin token, mode 0600)\n")
     return 0

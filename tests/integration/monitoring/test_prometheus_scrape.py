@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from ketch.cli.commands.monitoring import (
+    ALERTS_FILE,
     JOBS,
     LabTargets,
     prometheus_config,
@@ -119,6 +120,7 @@ def _config(apiserver, addresses: dict[str, str], tmp_path: Path, node_agents: d
                          scheduler=addresses["ketch-scheduler"], node_agents=node_agents)
     path = tmp_path / "prometheus.yml"
     path.write_text(render_yaml(prometheus_config(targets, token_file, scrape_interval="1s")))
+    shutil.copy(ALERTS_FILE, tmp_path / ALERTS_FILE.name)
     return path
 
 
@@ -210,6 +212,11 @@ def test_prometheus_scrapes_the_control_plane_and_runs_every_dashboard_query(fre
         _wait("an API request rate", lambda: query(
             'sum(rate(apiserver_request_total{job="ketch-apiserver",lab="it"}[15s]))'), timeout=20)
         assert query('scheduler_pending_pods{job="ketch-scheduler"}')
+
+        groups = json.loads(_get(f"{api}/rules"))["data"]["groups"]
+        rules = {r["name"]: r for g in groups for r in g["rules"]}
+        assert {"KetchDaemonDown", "KetchReconcileErrors"} <= set(rules)
+        assert all(r["health"] != "err" for r in rules.values()), rules
     finally:
         prometheus.stop()
         if not prometheus.alive() and prometheus.process.returncode not in (0, -signal.SIGTERM):

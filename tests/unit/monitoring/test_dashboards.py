@@ -60,6 +60,14 @@ def test_every_query_names_metrics_and_labels_its_job_serves(name):
     assert not problems, "\n".join(problems)
 
 
+def test_every_alert_names_metrics_and_labels_its_job_serves():
+    rules = yaml.safe_load((REPO / "deploy" / "prometheus" / "alerts.yml").read_text())["groups"][0]["rules"]
+    as_board = {"panels": [{"title": r["alert"], "targets": [{"expr": r["expr"]}]} for r in rules]}
+    assert len(rules) >= 5
+    problems = dashboard_problems(as_board, set(JOBS))
+    assert not problems, "\n".join(problems)
+
+
 def test_control_plane_dashboard_shows_each_component():
     exprs = " ".join(e for _, e in _queries(_committed()["ketch-control-plane.json"]))
     for metric in ("apiserver_request_total", "apiserver_request_duration_seconds_bucket",

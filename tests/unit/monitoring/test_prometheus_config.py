@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from ketch.cli.commands.monitoring import (
+    ALERTS_FILE,
     JOBS,
     LabTargets,
     generate,
@@ -65,6 +66,8 @@ def test_writes_config_and_token_for_the_labs_addresses(tmp_path):
         for group in job["static_configs"]:
             assert group["labels"]["lab"] == "mon"
     assert "3 node agents" in out
+    assert config["rule_files"] == ["alerts.yml"]
+    assert (state / "monitoring" / "alerts.yml").read_text() == ALERTS_FILE.read_text()
 
 
 def test_nodes_keep_their_numeric_order(tmp_path):
