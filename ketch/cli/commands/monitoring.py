@@ -4,7 +4,8 @@ Addresses and ports are per lab (subnet, apiserver port, node count live in
 `<state>/lab.json`), so the config is generated from the lab's saved settings
 rather than written by hand. The apiserver's /metrics needs a bearer token:
 the admin token is copied into a file of its own (mode 0600) that Prometheus
-reads, and the cluster CA verifies the apiserver's certificate.
+reads, and the cluster CA verifies the apiserver's certificate. The alerting
+rules of deploy/prometheus/alerts.yml are copied next to the config.
 
 Also runnable without the CLI: `python -m ketch.cli.commands.monitoring` or
 `deploy/prometheus/render.py`.
@@ -113,13 +114,15 @@ def write_token_file(path: Path, token: str) -> None:
 def build_parser() -> Parser:
     p = Parser(prog="ketch monitoring-config",
                description="Write a Prometheus config (prometheus.yml) that scrapes a lab's apiserver, "
-                           "controller-manager, scheduler and node agents, and the token file it needs. "
+                           "controller-manager, scheduler and node agents, its alerting rules and the "
+                           "token file it needs. "
                            "See docs/monitoring.md.")
     p.add_argument("--name", default=None, help="lab name (default lab)")
     p.add_argument("--state-dir", type=Path, default=None,
                    help="the lab's state directory (default /var/lib/ketch, or /var/lib/ketch-NAME)")
     p.add_argument("--output-dir", type=Path, default=None,
-                   help=f"write {CONFIG_FILE_NAME} and {TOKEN_FILE_NAME} here (default <state-dir>/monitoring)")
+                   help=f"write {CONFIG_FILE_NAME}, {ALERTS_FILE.name} and {TOKEN_FILE_NAME} here "
+                        "(default <state-dir>/monitoring)")
     p.add_argument("--token-file", type=Path, default=None,
                    help="point the apiserver job at this existing token file instead of writing one")
     p.add_argument("--scrape-interval", default="15s", help="Prometheus scrape interval (default 15s)")
