@@ -431,7 +431,11 @@ def main(argv: list[str]) -> int:
         if args.keep:
             say(f"  kept {base}")
         else:
-            shutil.rmtree(base, ignore_errors=True)
+            for _ in range(5):  # a daemon stopped a moment ago may still write its last file
+                shutil.rmtree(base, ignore_errors=True)
+                if not base.exists():
+                    break
+                time.sleep(1)
     if args.swarm:
         summary["swarm"] = measure_swarm(args.replicas, f"ketch-{lab.name}-sw", say)
         ketch_s, swarm_s = summary.get("deployment_seconds"), summary["swarm"].get("seconds")
