@@ -28,6 +28,7 @@ from .linux.unixpath import short_path
 from .shim import protocol
 from .shim.spawner import SpawnerClient
 from .shim.state import CONFIG_FILE, SOCKET_FILE, STATE_FILE, read_json, write_json_atomic
+from .shim.trace import mark
 
 log = logging.getLogger("ketch.runtime.containers")
 
@@ -509,8 +510,8 @@ class ContainerManager:
             reply = await self._shim_call(c, {"op": "shutdown"}, timeout=30)
             if reply.get("state"):
                 c.state = reply["state"]
-        except ContainerError:
-            pass
+        except (ContainerError, OSError):
+            pass          # the shim is gone or going (a failed start ends it): the monitor sees it
         await c.exited.wait()
 
     async def remove(self, container_id: str, force: bool = False) -> None:
@@ -522,6 +523,7 @@ class ContainerManager:
             await self._shutdown(c)
         if c.monitor is not None:
             c.monitor.cancel()
+        mark("containers.remove.shim")
         cgroup = open_cgroup(self.layout, c.config["cgroup"]["relpath"])
 
         def cleanup() -> None:
@@ -533,6 +535,7 @@ class ContainerManager:
             shutil.rmtree(c.state_dir, ignore_errors=True)
 
         await asyncio.to_thread(cleanup)
+        mark("containers.remove.cgroup")
         self._containers.pop(container_id, None)
         log.info("container removed", extra={"container_id": container_id})
         self._emit(container_id, "removed")

@@ -251,6 +251,21 @@ class Runtime:
                 continue
             if rec.auto_remove:
                 self._watch_auto_remove(rec.id)
+        await self._finish_interrupted_removals(known)
+
+    async def _finish_interrupted_removals(self, containers: set[str]) -> None:
+        """A removal goes on after the container is hidden (its record gone): root filesystems
+        and implicit sandboxes left by a daemon that stopped meanwhile are removed here."""
+        for key in await asyncio.to_thread(self.snapshots.list):
+            if key not in self.records.containers and key not in containers:
+                log.warning("root filesystem of a removed container, removing", extra={"container": key})
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self.snapshots.remove, key)
+        for sb in list(self.records.sandboxes.values()):
+            if sb.implicit_for and sb.implicit_for not in self.records.containers:
+                log.warning("sandbox of a removed container, removing", extra={"sandbox": sb.id})
+                with contextlib.suppress(Exception):
+                    await self.remove_sandbox(sb.id)
 
     def _mark_broken_sandboxes(self) -> None:
         """A sandbox whose namespace bind mounts are gone (unmounted, or made in another mount
@@ -801,8 +816,11 @@ class Runtime:
                 await self.containers.start(rec.id)
         except BaseException:
             if rec.auto_remove:  # --rm: a container that cannot start goes too (as with docker)
-                with contextlib.suppress(Exception):
+                try:
                     await self.remove_container(rec.id, force=True, remove_volumes=True)
+                except Exception as exc:  # logged, the container stays for `rm`
+                    log.warning("auto-remove after a failed start failed",
+                                extra={"container": rec.id, "error": f"{type(exc).__name__}: {exc}"})
             raise
         if rec.auto_remove:
             self._watch_auto_remove(rec.id)
@@ -825,7 +843,10 @@ class Runtime:
                         break
                     await asyncio.sleep(0.005)
                 if container_id in self.records.containers:
-                    await self.remove_container(container_id, force=True, remove_volumes=True)
+                    # `run --rm` answers once the container is hidden; unmounting its root and
+                    # tearing down its sandbox go on meanwhile (recover() finishes them after a crash)
+                    await self.remove_container(container_id, force=True, remove_volumes=True,
+                                                on_hidden=done.set)
             except Exception as exc:  # logged, the container stays for `rm`
                 log.warning("auto-remove failed", extra={"container": container_id, "error": str(exc)})
             finally:
@@ -846,24 +867,36 @@ class Runtime:
             raise precondition(f"Container {rec.id[:12]} is not running")
         await self.containers.kill(rec.id, parse_signal(signal_text))
 
-    async def remove_container(self, key: str, *, force: bool = False, remove_volumes: bool = False) -> None:
+    async def remove_container(self, key: str, *, force: bool = False, remove_volumes: bool = False,
+                               on_hidden=None) -> None:
+        """`on_hidden()` is called once the container is gone from every listing, its name free
+        and its volumes removed: what is left (root filesystem, sandbox) is invisible."""
         rec = self.container(key)
         state = self._state(rec.id)
         if state == "running" and not force:
             raise precondition(f"You cannot remove a running container {rec.id}. "
                                "Stop the container before attempting removal or force remove")
+        mark("svc.remove")
         await self.containers.remove(rec.id, force=force)
-        await self._cleanup_after_remove(rec, remove_volumes=remove_volumes or rec.auto_remove)
+        mark("svc.remove.container")
+        await self._cleanup_after_remove(rec, remove_volumes=remove_volumes or rec.auto_remove,
+                                         on_hidden=on_hidden)
+        mark("svc.removed")
         log.info("container removed", extra={"container": rec.id, "container_name": rec.name})
 
-    async def _cleanup_after_remove(self, rec: ContainerRecord, *, remove_volumes: bool = True) -> None:
+    async def _cleanup_after_remove(self, rec: ContainerRecord, *, remove_volumes: bool = True,
+                                    on_hidden=None) -> None:
         self.records.delete_container(rec.id)
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(self.snapshots.remove, rec.id)
         if remove_volumes:
             for vol in rec.anonymous_volumes:
                 with contextlib.suppress(VolumeError, OSError):
                     self.volumes.remove(vol, used_by=self.records.volume_users(vol))
+        if on_hidden is not None:
+            on_hidden()
+            await self._quiet.wait()    # the rest is invisible: it need not compete with a create
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.snapshots.remove, rec.id)
+        mark("svc.remove.snapshot")
         if rec.implicit_sandbox and rec.sandbox_id in self.records.sandboxes:
             await self.remove_sandbox(rec.sandbox_id)
 

@@ -61,3 +61,44 @@ def test_a_create_holds_the_daemon_busy_until_its_start_or_the_patience_runs_out
         assert rt._busy == 0 and "c2" not in rt._awaiting_start
 
     asyncio.run(scenario())
+
+
+class Snapshots:
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = list(keys)
+
+    def list(self) -> list[str]:
+        return list(self.keys)
+
+    def remove(self, key: str) -> None:
+        self.keys.remove(key)
+
+
+class Sandboxes:
+    def __init__(self) -> None:
+        self.removed: list[str] = []
+
+    async def remove(self, sandbox_id: str) -> None:
+        self.removed.append(sandbox_id)
+
+
+def test_recovery_finishes_removals_a_stopped_daemon_left_half_done(tmp_path: Path) -> None:
+    from node_agent.runtime.state import SandboxRecord
+
+    def sandbox(sid: str, implicit_for: str) -> SandboxRecord:
+        return SandboxRecord(id=sid, name=sid, created_at=0, config={}, hostname=sid, network="none",
+                             netns_path="", files_dir=str(tmp_path / "files" / sid), implicit_for=implicit_for)
+
+    async def scenario() -> None:
+        records = RecordStore(tmp_path)
+        records.put_sandbox(sandbox("gone", "gone"))        # its container's record was removed
+        records.put_sandbox(sandbox("pod", ""))             # a CRI pod sandbox: not ours to judge
+        snapshots, sandboxes = Snapshots(["gone", "live"]), Sandboxes()
+        rt = Runtime(root=tmp_path, run_root=tmp_path / "run", images=None, snapshots=snapshots,
+                     containers=Containers(), sandboxes=sandboxes, volumes=VolumeStore(tmp_path),
+                     networks=None, records=records)
+        await rt._finish_interrupted_removals({"live"})    # "live": a container still known to its shim
+        assert snapshots.keys == ["live"]
+        assert sandboxes.removed == ["gone"] and set(records.sandboxes) == {"pod"}
+
+    asyncio.run(scenario())
