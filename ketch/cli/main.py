@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "config": "config",
     "up": "lab",
     "down": "lab",
+    "monitoring-config": "monitoring",
 }
 
 USAGE = """ketch controls a Ketch cluster (it speaks the Kubernetes API, like kubectl).
