@@ -127,3 +127,11 @@ def test_cli_entry_writes_through_the_command_context(tmp_path):
     ctx = SimpleNamespace(out=io.StringIO(), err=io.StringIO())
     assert run("monitoring-config", ["--state-dir", str(state), "--stdout"], ctx) == 0
     assert [j["job_name"] for j in yaml.safe_load(ctx.out.getvalue())["scrape_configs"]] == list(JOBS)
+
+
+def test_ketch_monitoring_config_is_a_command(tmp_path, capsys):
+    from ketch.cli.main import main
+
+    state = _lab(tmp_path)
+    assert main(["monitoring-config", "--state-dir", str(state), "--stdout"]) == 0
+    assert "ketch-node-agent" in capsys.readouterr().out
