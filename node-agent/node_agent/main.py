@@ -88,10 +88,12 @@ async def ensure_pod_network(runtime: AsyncRuntimeClient, client, node_name: str
     except grpc.aio.AioRpcError as err:
         if err.code() != grpc.StatusCode.NOT_FOUND:
             raise
-    # Pod-to-pod traffic keeps its source address: the runtime masquerades only what leaves the cluster.
+    # Pod-to-pod traffic keeps its source address (the runtime masquerades only what leaves the
+    # cluster), and pods find each other through cluster DNS, not /etc/hosts.
     await runtime.networks.CreateNetwork(pb.CreateNetworkRequest(
         name=POD_NETWORK, subnet=cidr,
-        labels={"io.ketch.network": "pods", "ketch.io/no-masquerade-to": cluster_cidr}))
+        labels={"io.ketch.network": "pods", "ketch.io/no-masquerade-to": cluster_cidr,
+                "ketch.io/peer-hosts": "false"}))
     log.info("pod network on %s", cidr)
     return POD_NETWORK
 

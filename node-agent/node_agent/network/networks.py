@@ -25,6 +25,10 @@ from node_agent.network.ipam import SubnetAllocator
 DEFAULT_NETWORK = "bridge"
 #: network label: comma-separated CIDRs its traffic reaches unmasqueraded (the cluster's pod CIDR)
 NO_MASQUERADE_LABEL = "ketch.io/no-masquerade-to"
+#: "false": members get no /etc/hosts entries for each other (Docker-style names are a
+#: user-network feature; a cluster's pod network has DNS, and rewriting every member's
+#: hosts file on every join costs O(members) per pod).
+PEER_HOSTS_LABEL = "ketch.io/peer-hosts"
 BUILTIN = ("bridge", "host", "none")
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
 
@@ -375,6 +379,15 @@ class Networks:
         for owner in gone:
             self.release(owner)
         return gone
+
+    def writes_peer_hosts(self, network: str) -> bool:
+        """Whether members of ``network`` find each other by name in /etc/hosts."""
+        if network == "bridge":  # like Docker: names resolve on user networks only
+            return False
+        try:
+            return self.get(network).labels.get(PEER_HOSTS_LABEL, "true") != "false"
+        except NetworkNotFound:
+            return False
 
     def peers(self, network: str) -> list[tuple[str, list[str]]]:
         """(ip, names) of every endpoint on the network, for /etc/hosts."""

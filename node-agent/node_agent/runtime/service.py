@@ -528,7 +528,7 @@ class Runtime:
                 own = [i.ip for i in ep.interfaces]
                 own_names = [n for n in [ep.name] if n]
                 for iface in ep.interfaces:
-                    if iface.network != "bridge":  # like Docker: names resolve on user networks only
+                    if self.networks.writes_peer_hosts(iface.network):
                         peers += self.networks.peers(iface.network)
         if rec.network == "host":
             text = Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else ""
@@ -540,7 +540,7 @@ class Runtime:
 
     async def _refresh_peer_hosts(self, network: str, exclude: str = "") -> None:
         """Someone joined or left a user network: every member's /etc/hosts is rewritten."""
-        if network == "bridge" or self.networks is None:
+        if self.networks is None or not self.networks.writes_peer_hosts(network):
             return
         for sb in list(self.records.sandboxes.values()):
             if sb.id == exclude:
@@ -877,23 +877,28 @@ class Runtime:
             raise precondition(f"You cannot remove a running container {rec.id}. "
                                "Stop the container before attempting removal or force remove")
         mark("svc.remove")
+        if on_hidden is not None:
+            # hidden first: a crash from here on leaves a container without a record, which
+            # recover() removes with its root filesystem and sandbox
+            self._hide(rec, remove_volumes=True)
+            on_hidden()
+            await self._quiet.wait()    # the rest is invisible: it need not compete with a create
         await self.containers.remove(rec.id, force=force)
         mark("svc.remove.container")
-        await self._cleanup_after_remove(rec, remove_volumes=remove_volumes or rec.auto_remove,
-                                         on_hidden=on_hidden)
+        await self._cleanup_after_remove(rec, remove_volumes=remove_volumes or rec.auto_remove)
         mark("svc.removed")
         log.info("container removed", extra={"container": rec.id, "container_name": rec.name})
 
-    async def _cleanup_after_remove(self, rec: ContainerRecord, *, remove_volumes: bool = True,
-                                    on_hidden=None) -> None:
+    def _hide(self, rec: ContainerRecord, *, remove_volumes: bool) -> None:
+        """Out of every listing, its name free, its anonymous volumes gone (idempotent)."""
         self.records.delete_container(rec.id)
         if remove_volumes:
             for vol in rec.anonymous_volumes:
                 with contextlib.suppress(VolumeError, OSError):
                     self.volumes.remove(vol, used_by=self.records.volume_users(vol))
-        if on_hidden is not None:
-            on_hidden()
-            await self._quiet.wait()    # the rest is invisible: it need not compete with a create
+
+    async def _cleanup_after_remove(self, rec: ContainerRecord, *, remove_volumes: bool = True) -> None:
+        self._hide(rec, remove_volumes=remove_volumes)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.snapshots.remove, rec.id)
         mark("svc.remove.snapshot")
