@@ -57,6 +57,7 @@ Cluster and configuration:
   api-resources  Print the supported API resources on the server
   version        Print the client and server version information
   config         Modify and view kubeconfig files
+  monitoring-config  Write a Prometheus config (and alerts) for a lab (docs/monitoring.md)
   runtime        Run containers on this machine with the built-in runtime (docker-like)
 
 Global flags (accepted anywhere on the line):

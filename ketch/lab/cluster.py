@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ketch.lab import components as components_mod
 from ketch.lab import network, processes, teardown
 from ketch.lab.api import LabError, forget_kubeconfig, lab_client, write_kubeconfig
 from ketch.lab.components import Component, LabLayout, LabSettings, lab_components
@@ -80,6 +81,10 @@ def start_stage(components: list[Component]) -> list[tuple[Component, int, bool]
     for c in components:
         pid = processes.running_pid(c.pid_file)
         if pid is None:
+            if c.listens and components_mod.port_taken(*c.listens):
+                host, port = c.listens
+                raise LabError(f"{c.name}: {host}:{port} is already taken by another process (a leftover of "
+                               "an earlier lab?); stop it, or run `make clean-host`")
             pid = processes.spawn(c.argv, pid_file=c.pid_file, log_file=c.log_file, env=c.env)
             started[c.name] = (pid, True)
         else:

@@ -203,6 +203,9 @@ class Component:
     kind: str = ""  # apiserver, controller-manager, scheduler, runtime, node-agent
     node: str | None = None
     stage: int = 0  # components of one stage start together, stages in order
+    #: (host, port) it listens on, when its readiness is only "something accepts there": the
+    #: port must be free before it starts, or a leftover process would pass for it.
+    listens: tuple[str, int] | None = None
 
 
 def https_ready(url: str, ca_file: Path, path: str = "/readyz") -> Callable[[], bool]:
@@ -238,6 +241,17 @@ def tcp_ready(host: str, port: int) -> Callable[[], bool]:
             return False
 
     return check
+
+
+def port_taken(host: str, port: int) -> bool:
+    """Whether some process already listens on host:port (binding it fails)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def runtime_ready(sock: Path) -> Callable[[], bool]:
@@ -308,7 +322,7 @@ def control_plane(layout: LabLayout, settings: LabSettings) -> list[Component]:
               "--cluster-cidr", settings.cluster_cidr],
         pid_file=layout.run_dir / "controller-manager.pid",
         log_file=layout.log_dir / "controller-manager.log",
-        ready=tcp_ready(gw, 10257), endpoint=f"metrics http://{cm_metrics}/metrics",
+        ready=tcp_ready(gw, 10257), endpoint=f"metrics http://{cm_metrics}/metrics", listens=(gw, 10257),
     )
     scheduler = Component(
         name="scheduler", kind="scheduler", stage=1,
@@ -316,7 +330,7 @@ def control_plane(layout: LabLayout, settings: LabSettings) -> list[Component]:
               "--metrics-bind-address", sched_metrics, "--no-leader-elect"],
         pid_file=layout.run_dir / "scheduler.pid",
         log_file=layout.log_dir / "scheduler.log",
-        ready=tcp_ready(gw, 10259), endpoint=f"metrics http://{sched_metrics}/metrics",
+        ready=tcp_ready(gw, 10259), endpoint=f"metrics http://{sched_metrics}/metrics", listens=(gw, 10259),
     )
     return [apiserver, manager, scheduler]
 
@@ -340,7 +354,9 @@ def node_components(layout: LabLayout, settings: LabSettings, node: str) -> list
               "--kubeconfig", str(layout.kubeconfig), "--node-name", node,
               "--node-ip", settings.node_ip(node), "--root-dir", str(layout.agent_root(node)),
               "--runtime-endpoint", str(sock), "--cluster-cidr", settings.cluster_cidr,
-              "--lease-renew-interval", str(settings.lease_renew_interval)],
+              "--lease-renew-interval", str(settings.lease_renew_interval),
+              # on its lab address, so Prometheus on the host reaches it over the lab bridge
+              "--metrics-bind-address", f"{settings.node_ip(node)}:10255"],
         pid_file=layout.run_dir / f"{node}-node-agent.pid",
         log_file=layout.log_dir / f"{node}-node-agent.log",
         ready=node_registered(layout, settings, node),

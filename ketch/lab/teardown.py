@@ -78,9 +78,15 @@ def lab_cgroups(settings: LabSettings) -> list[Path]:
     return found
 
 
+def _subdirs_deepest_first(root: Path) -> list[Path]:
+    """Every directory below ``root``; ones that vanish during the walk (a runtime removing
+    its cgroups as it dies) are simply not there, never an error."""
+    return [Path(d) for d, _, _ in os.walk(root, topdown=False) if Path(d) != root]
+
+
 def _cgroup_procs(cgroup: Path) -> list[int]:
     pids = []
-    for procs in [cgroup / "cgroup.procs", *cgroup.rglob("cgroup.procs")]:
+    for procs in [cgroup / "cgroup.procs", *(d / "cgroup.procs" for d in _subdirs_deepest_first(cgroup))]:
         try:
             pids += [int(p) for p in procs.read_text().split()]
         except (OSError, ValueError):
@@ -108,7 +114,7 @@ def remove_cgroups(settings: LabSettings) -> list[str]:
         if not left:
             break
         for cgroup in left:
-            for d in sorted((p for p in cgroup.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            for d in _subdirs_deepest_first(cgroup):
                 try:
                     d.rmdir()
                 except OSError:
