@@ -72,6 +72,16 @@ def _log_tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
+def _still_taken(host: str, port: int, patience: float = 5.0) -> bool:
+    """Taken, and not just by a process that is still dying (killed a moment ago)."""
+    deadline = time.monotonic() + patience
+    while components_mod.port_taken(host, port):
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def start_stage(components: list[Component]) -> list[tuple[Component, int, bool]]:
     """Start what of `components` is not running, then wait until each is ready.
 
@@ -81,7 +91,7 @@ def start_stage(components: list[Component]) -> list[tuple[Component, int, bool]
     for c in components:
         pid = processes.running_pid(c.pid_file)
         if pid is None:
-            if c.listens and components_mod.port_taken(*c.listens):
+            if c.listens and _still_taken(*c.listens):
                 host, port = c.listens
                 raise LabError(f"{c.name}: {host}:{port} is already taken by another process (a leftover of "
                                "an earlier lab?); stop it, or run `make clean-host`")
