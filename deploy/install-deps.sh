@@ -7,7 +7,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
 apt_packages=(etcd-server etcd-client busybox-static nftables iproute2 iptables
-              util-linux procps kmod ca-certificates python3-venv skopeo iperf3)
+              util-linux procps kmod ca-certificates python3-venv skopeo iperf3
+              prometheus)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -17,8 +18,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# Debian starts etcd as a service on install; Ketch runs its own members.
-if systemctl is-active --quiet etcd 2>/dev/null; then systemctl disable --now etcd >/dev/null 2>&1 || true; fi
+# Debian starts etcd and Prometheus as services on install; Ketch runs its own
+# (`ketch monitoring-config` writes a Prometheus config for a lab).
+for service in etcd prometheus; do
+  if systemctl is-active --quiet "$service" 2>/dev/null; then systemctl disable --now "$service" >/dev/null 2>&1 || true; fi
+done
 
 python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
