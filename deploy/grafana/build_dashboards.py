@@ -125,21 +125,15 @@ CONTROL_PLANE = [
 ]
 
 NODE_GAPS = """\
-The node agent's `/metrics` serves only its agent-API sessions and its own process today.
-Not exported yet (the node agent should add them, named like the kubelet's):
+Not exported yet (the next metrics to add):
 
 | metric | type | labels | why |
 |---|---|---|---|
-| `ketch_node_pods` | gauge | `phase` | pods running / pending / failed on the node |
 | `ketch_node_containers` | gauge | `state` | containers running, exited, created |
-| `ketch_node_container_restarts_total` | counter | `namespace`, `pod`, `container` | crash loops |
-| `ketch_node_pod_worker_sync_duration_seconds` | histogram | `operation` | how long a pod takes to start / stop |
-| `ketch_node_probe_total` | counter | `probe_type`, `result` | failing liveness / readiness probes |
-| `ketch_node_runtime_operation_duration_seconds` | histogram | `operation` | CRI call latency to the runtime |
-| `ketch_node_image_pulls_total` | counter | `result` | image pulls and failures |
+| `ketch_node_runtime_operation_duration_seconds` | histogram | `operation` | call latency to the runtime |
 | per-pod CPU / memory (cadvisor-like) | gauge / counter | `namespace`, `pod`, `container` | today only in `/stats/summary` (JSON, `ketch top`) |
 
-The runtime daemon serves no metrics at all. Until then, `ketch get pods -o wide` shows pods per node.
+The runtime daemon serves no metrics yet.
 """
 
 NODES = [
@@ -161,7 +155,23 @@ NODES = [
         Panel("Agent API session duration p50 / p99 by kind",
               quantiles("ketch_agent_api_session_duration_seconds", AGENT, "kind"), unit="s"),
     ]),
-    Row("Not exported yet", [Note("Pods, containers and restarts per node: missing metrics", NODE_GAPS, height=9)]),
+    Row("Pods", [
+        Panel("Pods by phase", [Query(f"sum by (node, phase) (ketch_node_pods{{{AGENT}}})", "{{node}} {{phase}}")],
+              description="What each node agent last reported for the pods bound to its node."),
+        Panel("Container restarts", [Query(
+            f"sum by (namespace, pod, container) (increase(ketch_node_container_restarts_total{{{AGENT}}}[{RATE}]))",
+            "{{namespace}}/{{pod}} {{container}}")],
+              description="Restarts after an exit or a failed liveness probe: crash loops show here."),
+        Panel("Pod-worker step p50 / p99", quantiles("ketch_node_pod_worker_sync_duration_seconds", AGENT,
+                                                       "operation"), unit="s",
+              description="One sync toward the spec, or one termination."),
+        Panel("Probe attempts by outcome", [Query(
+            f"sum by (probe_type, result) (rate(ketch_node_probe_total{{{AGENT}}}[{RATE}]))",
+            "{{probe_type}} {{result}}")], unit="ops"),
+        Panel("Image pulls by outcome", [Query(
+            f"sum by (result) (increase(ketch_node_image_pulls_total{{{AGENT}}}[{RATE}]))", "{{result}}")]),
+    ]),
+    Row("Not exported yet", [Note("Still missing on the node side", NODE_GAPS, height=7)]),
 ]
 
 

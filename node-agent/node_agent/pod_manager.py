@@ -13,6 +13,7 @@ import logging
 import grpc
 
 from ketch.informer import Informer
+from node_agent import metrics
 from node_agent.container_config import POD_UID
 from node_agent.pod_worker import AgentContext, PodWorker
 from proto import runtime_pb2 as pb
@@ -20,6 +21,7 @@ from proto import runtime_pb2 as pb
 log = logging.getLogger("ketch.node_agent.pods")
 
 HOUSEKEEPING_INTERVAL = 30.0
+PHASE_REPORT_INTERVAL = 5.0
 
 
 class PodManager:
@@ -80,8 +82,25 @@ class PodManager:
         except grpc.aio.AioRpcError as err:
             log.info("cleanup call failed: %s", err.details())
 
+    def report_phases(self) -> None:
+        """ketch_node_pods{phase}: what the workers last reported, pods being cleaned up excluded."""
+        counts = dict.fromkeys(metrics.PHASES, 0)
+        for worker in self.workers.values():
+            if worker.done.is_set():
+                continue
+            phase = ((worker.last_status or worker.pod.get("status") or {}).get("phase")) or "Pending"
+            counts[phase if phase in counts else "Unknown"] += 1
+        for phase, count in counts.items():
+            metrics.PODS.labels(phase).set(count)
+
+    async def _report_phases_forever(self) -> None:
+        while True:
+            self.report_phases()
+            await asyncio.sleep(PHASE_REPORT_INTERVAL)
+
     async def run(self) -> None:
         informer = asyncio.create_task(self.informer.run())
+        phases = asyncio.create_task(self._report_phases_forever())
         try:
             await self.informer.wait_synced()
             while True:
@@ -95,6 +114,7 @@ class PodManager:
                 await asyncio.sleep(HOUSEKEEPING_INTERVAL)
         finally:
             informer.cancel()
+            phases.cancel()
             for worker in self.workers.values():
                 if worker.task:
                     worker.task.cancel()

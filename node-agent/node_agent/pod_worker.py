@@ -27,6 +27,7 @@ from ketch.api.resources import lookup
 from ketch.api.timeutil import now_rfc3339
 from ketch.client.aio import AsyncClient
 from ketch.events import EventRecorder
+from node_agent import metrics
 from node_agent.container_config import (
     CONTAINER_HASH,
     CONTAINER_NAME,
@@ -139,6 +140,8 @@ class PodWorker:
 
     async def _run(self) -> None:
         while True:
+            started = time.perf_counter()
+            terminating = self.removed or bool(self.pod["metadata"].get("deletionTimestamp"))
             try:
                 busy = await self.sync()
             except asyncio.CancelledError:
@@ -146,6 +149,7 @@ class PodWorker:
             except Exception:  # noqa: BLE001 - a pod worker never dies; it retries
                 log.exception("sync pod=%s failed", self.key)
                 busy = True
+            metrics.SYNC_SECONDS.labels("terminate" if terminating else "sync").observe(time.perf_counter() - started)
             if self.done.is_set():
                 self._stop_probes()
                 return
@@ -322,6 +326,8 @@ class PodWorker:
             self.waiting[container["name"]] = ("CrashLoopBackOff", message)
             return True
         self.ctx.backoff.record_restart(key)
+        meta = self.pod["metadata"]
+        metrics.CONTAINER_RESTARTS.labels(meta["namespace"], meta["name"], container["name"]).inc()
         await self._start_container(ctx, container, restart=latest.restart + 1, init=init)
         return True
 
@@ -349,8 +355,10 @@ class PodWorker:
             async for _ in self.ctx.runtime.images.PullImage(pb.PullImageRequest(image=image)):
                 pass
             self.ctx.recorder.event(self.pod, "Normal", "Pulled", f'Container image "{image}" is present')
+            metrics.IMAGE_PULLS.labels("success").inc()
             return True
         except grpc.aio.AioRpcError as err:
+            metrics.IMAGE_PULLS.labels("failure").inc()
             if present:  # Always, but no registry reachable: the local copy is what we have
                 log.info("pod=%s image=%s pull failed, using the local image: %s", self.key, image, err.details())
                 return True

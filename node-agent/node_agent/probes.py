@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from node_agent import metrics
+
 log = logging.getLogger("ketch.node_agent.probes")
 
 ExecFn = Callable[[list[str], float], Awaitable[int]]
@@ -101,6 +103,7 @@ class ProbeWorker:
         successes = failures = 0
         while True:
             ok, message = await run_probe(self.probe, self.target)
+            metrics.PROBES.labels(self.kind, "success" if ok else "failure").inc()
             if ok:
                 successes, failures = successes + 1, 0
                 if not self.result and successes >= success_needed:
