@@ -159,3 +159,31 @@ def parse_duration(text: str) -> float:
     if not body or pos != len(body):
         raise ValueError(f'time: invalid duration "{text}" (use units like 30s, 5m, 1h30m)')
     return sign * total
+
+
+def docker_duration(seconds: float) -> str:
+    """Docker's HumanDuration (`Up 3 seconds`, `Exited (0) 2 minutes ago`): 'Less than a second', '3 seconds', 'About a minute', '2 hours'."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"

@@ -5,33 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-
-def human_duration(seconds: float) -> str:
-    """Docker's HumanDuration: 'Less than a second', '3 seconds', 'About a minute', '2 hours'."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
+from ketch.api.timeutil import docker_duration
 
 
 def ago(ns: int | str, now_ns: int | None = None) -> str:
@@ -39,7 +13,7 @@ def ago(ns: int | str, now_ns: int | None = None) -> str:
     if not ns:
         return ""
     now_ns = now_ns or time.time_ns()
-    return f"{human_duration(max(0, now_ns - ns) / 1e9)} ago"
+    return f"{docker_duration(max(0, now_ns - ns) / 1e9)} ago"
 
 
 def human_size(n: float, *, binary: bool = False) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
+from ketch.api.timeutil import docker_duration
 from node_agent.network import hosts as hostfiles
 from node_agent.network import portmap
 from node_agent.network.networks import (
@@ -119,42 +120,14 @@ def parse_signal(text: str, default: int = signals.SIGKILL) -> int:
         raise invalid(f"invalid signal: {text}") from None
 
 
-def human_duration(seconds: float) -> str:
-    """Docker's HumanDuration: 'Less than a second', '3 seconds', 'About a minute', '2 hours'."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
-
-
 def status_text(state: str, exit_code: int, started_ns: int, finished_ns: int, now_ns: int | None = None) -> str:
     now_ns = now_ns or time.time_ns()
     if state == "running":
-        return f"Up {human_duration((now_ns - started_ns) / 1e9)}"
+        return f"Up {docker_duration((now_ns - started_ns) / 1e9)}"
     if state == "exited":
         if not finished_ns:
             return f"Exited ({exit_code})"
-        return f"Exited ({exit_code}) {human_duration((now_ns - finished_ns) / 1e9)} ago"
+        return f"Exited ({exit_code}) {docker_duration((now_ns - finished_ns) / 1e9)} ago"
     if state == "created":
         return "Created"
     return state.capitalize()

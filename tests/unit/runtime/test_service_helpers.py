@@ -7,12 +7,12 @@ import signal
 import pytest
 from node_agent.runtime.service import (
     RuntimeError_,
-    human_duration,
     merge_process,
     parse_signal,
     status_text,
 )
 
+from ketch.api.timeutil import docker_duration
 from proto import runtime_pb2 as pb
 
 IMAGE = {"Entrypoint": ["/entry"], "Cmd": ["default"], "Env": ["PATH=/bin", "A=image", "B=image"],
@@ -68,9 +68,9 @@ def test_docker_status_text() -> None:
     assert status_text("running", 0, now - 3 * 10**9, 0, now) == "Up 3 seconds"
     assert status_text("exited", 137, now - 200 * 10**9, now - 120 * 10**9, now) == "Exited (137) 2 minutes ago"
     assert status_text("created", 0, 0, 0, now) == "Created"
-    assert human_duration(0.2) == "Less than a second"
-    assert human_duration(90) == "About a minute"
-    assert human_duration(3 * 3600) == "3 hours"
+    assert docker_duration(0.2) == "Less than a second"
+    assert docker_duration(90) == "About a minute"
+    assert docker_duration(3 * 3600) == "3 hours"
 
 
 def test_no_log_call_uses_a_reserved_logrecord_field() -> None:
