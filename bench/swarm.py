@@ -15,6 +15,7 @@ bridge is disabled), which is all a `sleep` needs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -27,6 +28,12 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "ketchbench/busybox:latest"
+
+
+def _docker_cgroups() -> list[str]:
+    """`/sys/fs/cgroup/<hierarchy>/docker` (v1) and `/sys/fs/cgroup[/unified]/docker` (v2)."""
+    return [str(p) for p in Path("/sys/fs/cgroup").glob("*/docker") if p.is_dir()] + (
+        ["/sys/fs/cgroup/docker"] if Path("/sys/fs/cgroup/docker").is_dir() else [])
 
 
 class SwarmUnavailable(Exception):
@@ -73,6 +80,9 @@ class PrivateSwarm:
         self.log_file = self.root / "dockerd.log"
         self.process: subprocess.Popen | None = None
         self.in_swarm = False
+        #: dockerd makes a `docker` cgroup in every hierarchy; only those that were not there
+        #: before it started are ours to remove.
+        self.cgroups_before = set(_docker_cgroups())
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -161,7 +171,15 @@ class PrivateSwarm:
                 self.process.wait(timeout=10)
         self._unmount_leftovers()
         subprocess.run(["ip", "link", "del", self.bridge_name], capture_output=True)
+        self._remove_own_cgroups()
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def _remove_own_cgroups(self) -> None:
+        """The `docker` cgroups this dockerd made, once empty (leaves first); never older ones."""
+        for cgroup in sorted(set(_docker_cgroups()) - self.cgroups_before, key=len, reverse=True):
+            for directory, _, _ in os.walk(cgroup, topdown=False):
+                with contextlib.suppress(OSError):
+                    os.rmdir(directory)
 
     def _wait_containers_gone(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
