@@ -192,7 +192,7 @@ class Shim:
     async def finish_create(self) -> None:
         """Wait for the init's "ready" (it joins its cgroup last, which waits for an RCU
         grace period; meanwhile this process has set up its event loop)."""
-        reply = await self._read_line_async(self.status_fd)
+        reply = await self._read_status_pipe(self.status_fd, until_eof=False)
         mark('shim.ready')
         leftover = getattr(self, "_leftover_spare", None)
         if leftover is not None:
@@ -214,8 +214,12 @@ class Shim:
         self._save()
         mark('shim.saved')
 
-    async def _read_line_async(self, fd: int) -> dict:
-        """One JSON line from the status pipe (the pipe stays open for the start)."""
+    async def _read_status_pipe(self, fd: int, *, until_eof: bool) -> dict:
+        """One JSON line from a status pipe, or {} if none came.
+
+        ``until_eof=False``: stop at the first newline (the "ready" line; the pipe stays open
+        for the start, and nothing follows it until we release the start, so a read is safe).
+        ``until_eof=True``: read to EOF and close (EOF alone means execve succeeded)."""
         loop = asyncio.get_running_loop()
         data = bytearray()
         done = loop.create_future()
@@ -223,13 +227,12 @@ class Shim:
 
         def readable() -> None:
             try:
-                # nothing follows the ready line until we release the start: a block read is safe
                 chunk = os.read(fd, 4096)
             except BlockingIOError:
                 return
             if chunk:
                 data.extend(chunk)
-                if not data.endswith(b"\n"):
+                if until_eof or not data.endswith(b"\n"):
                     return
             loop.remove_reader(fd)
             if not done.done():
@@ -237,6 +240,8 @@ class Shim:
 
         loop.add_reader(fd, readable)
         await done
+        if until_eof:
+            os.close(fd)
         if not data.strip():
             return {}
         return json.loads(bytes(data).decode().splitlines()[0])
@@ -382,7 +387,7 @@ class Shim:
             os.write(self.start_fd, b"1")
             os.close(self.start_fd)
             self.state["started_at"] = time.time_ns()
-            result = await self._read_status_async(self.status_fd)
+            result = await self._read_status_pipe(self.status_fd, until_eof=True)
             if result.get("error"):
                 self.state.update(state="exited", exit_code=result.get("exit_code", 127), reason="Error",
                                   message=result["error"], finished_at=time.time_ns())
@@ -394,32 +399,6 @@ class Shim:
             self._save()
             mark('shim.running')
         writer.write(protocol.encode_json({"ok": True, "state": self.state}))
-
-    async def _read_status_async(self, fd: int) -> dict:
-        """Wait for the status pipe: EOF = execve succeeded, a line = the error."""
-        loop = asyncio.get_running_loop()
-        data = bytearray()
-        done = loop.create_future()
-        set_nonblocking(fd)
-
-        def readable() -> None:
-            try:
-                chunk = os.read(fd, 4096)
-            except BlockingIOError:
-                return
-            if chunk:
-                data.extend(chunk)
-                return
-            loop.remove_reader(fd)
-            if not done.done():
-                done.set_result(None)
-
-        loop.add_reader(fd, readable)
-        await done
-        os.close(fd)
-        if not data:
-            return {}
-        return json.loads(bytes(data).decode().splitlines()[0])
 
     async def _op_wait(self, request, reader, writer) -> None:
         await asyncio.shield(self.exited)
@@ -526,7 +505,7 @@ class Shim:
         for fd in child_ends + [status_w]:
             os.close(fd)
         self._reap()     # the child may already be gone
-        result = await self._read_status_async(status_r)
+        result = await self._read_status_pipe(status_r, until_eof=True)
         if tty:
             if result.get("error"):
                 os.close(pty_parent)
