@@ -8,17 +8,14 @@ Skipped where kubectl is not installed.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from ketch.api import errors, resources
+from tests.unit.api.kubectl_harness import KUBECTL, run_kubectl, serving, write_kubeconfig
 
-KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 
 PODS = resources.lookup("", "v1", "pods")
@@ -111,39 +108,14 @@ def kubectl(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("kubectl-errors")
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    kubeconfig = tmp / "kubeconfig"
-    kubeconfig.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {"name": "t", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}
-                ],
-                "users": [{"name": "t", "user": {"token": "t"}}],
-                "contexts": [
-                    {"name": "t", "context": {"cluster": "t", "user": "t", "namespace": "default"}}
-                ],
-                "current-context": "t",
-            }
-        )
-    )
+    with serving(server):
+        kubeconfig = write_kubeconfig(tmp, server.server_port)
 
-    def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
-        out = subprocess.run(
-            [KUBECTL, *args, "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp / "cache")],
-            capture_output=True,
-            text=True,
-            input=stdin,
-            timeout=60,
-            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp)},
-        )
-        return out.returncode, out.stderr.strip()
+        def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
+            out = run_kubectl(tmp, kubeconfig, *args, stdin=stdin)
+            return out.returncode, out.stderr.strip()
 
-    yield run
-    server.shutdown()
-    server.server_close()
+        yield run
 
 
 def test_not_found_and_forbidden(kubectl):

@@ -9,9 +9,6 @@ annotation included. Skipped where kubectl is not installed.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -19,8 +16,8 @@ import pytest
 from ketch.api import resources
 from ketch.api.patch import three_way_strategic_merge_patch
 from ketch.api.schema import schema_for
+from tests.unit.api.kubectl_harness import KUBECTL, run_kubectl, serving, write_kubeconfig
 
-KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -235,57 +232,13 @@ def kubectl_patches(tmp_path_factory):
         objects[case] = current
         manifests.append(modified)
         expected[case] = (json.loads(last_applied_text(original)), annotated(modified), current)
-    server = _Server(objects)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        kubeconfig = tmp / "kubeconfig"
-        kubeconfig.write_text(
-            json.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [
-                        {
-                            "name": "t",
-                            "cluster": {"server": f"http://127.0.0.1:{server.server_port}"},
-                        }
-                    ],
-                    "users": [{"name": "t", "user": {"token": "t"}}],
-                    "contexts": [
-                        {
-                            "name": "t",
-                            "context": {"cluster": "t", "user": "t", "namespace": "default"},
-                        }
-                    ],
-                    "current-context": "t",
-                }
-            )
-        )
+    with serving(_Server(objects)) as server:
+        kubeconfig = write_kubeconfig(tmp, server.server_port)
         manifest = tmp / "all.json"
         manifest.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}))
-        out = subprocess.run(
-            [
-                KUBECTL,
-                "apply",
-                "-f",
-                str(manifest),
-                "--dry-run=server",
-                "--validate=false",
-                "--kubeconfig",
-                str(kubeconfig),
-                "--cache-dir",
-                str(tmp / "cache"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp)},
-        )
+        out = run_kubectl(tmp, kubeconfig, "apply", "-f", str(manifest), "--dry-run=server",
+                          "--validate=false", timeout=120)
         assert out.returncode == 0, out.stdout + out.stderr
-    finally:
-        server.shutdown()
-        server.server_close()
     return server.patches, expected, out.stdout
 
 

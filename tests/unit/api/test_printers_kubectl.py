@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -20,8 +17,8 @@ import pytest
 from ketch.api import resources
 from ketch.api.printers import table
 from ketch.api.timeutil import format_rfc3339, now
+from tests.unit.api.kubectl_harness import KUBECTL, run_kubectl, serving, write_kubeconfig
 
-KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 
 THREE_HOURS_AGO = format_rfc3339(now() - timedelta(hours=3))
@@ -178,40 +175,15 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def kubectl(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("kubectl-get")
-    server = _Server()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    kubeconfig = tmp / "kubeconfig"
-    kubeconfig.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {"name": "t", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}
-                ],
-                "users": [{"name": "t", "user": {"token": "t"}}],
-                "contexts": [
-                    {"name": "t", "context": {"cluster": "t", "user": "t", "namespace": "default"}}
-                ],
-                "current-context": "t",
-            }
-        )
-    )
+    with serving(_Server()) as server:
+        kubeconfig = write_kubeconfig(tmp, server.server_port)
 
-    def run(*args: str) -> list[list[str]]:
-        out = subprocess.run(
-            [KUBECTL, *args, "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp / "cache")],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp)},
-        )
-        assert out.returncode == 0, out.stderr
-        return [re.split(r"\s{2,}", line.strip()) for line in out.stdout.strip().splitlines()]
+        def run(*args: str) -> list[list[str]]:
+            out = run_kubectl(tmp, kubeconfig, *args)
+            assert out.returncode == 0, out.stderr
+            return [re.split(r"\s{2,}", line.strip()) for line in out.stdout.strip().splitlines()]
 
-    yield run
-    server.shutdown()
-    server.server_close()
+        yield run
 
 
 def test_kubectl_get_pods(kubectl):
